@@ -1,0 +1,174 @@
+//! `Handle`: a pointer into a pool that cannot outlive it.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::ptr::NonNull;
+
+/// Exclusive access to one allocation of a pool, for as long as the pool is
+/// borrowed (`'p`).
+///
+/// A handle derefs to its `T`. It borrows the pool that made it, so it
+/// cannot outlive that pool, nor survive [`Pool::reset`](crate::Pool::reset):
+/// both are compile errors. Dropping a handle frees nothing — the pool owns
+/// the memory, as cymem's pool owns its pointers; give the handle to
+/// [`Pool::free`](crate::Pool::free) to recycle the memory early, which
+/// consumes it, so a double free does not compile either.
+///
+/// A handle is not `Clone` or `Copy`. It is `Send`/`Sync` exactly when
+/// `&mut T` is, so it can be handed to a scoped thread while its pool stays
+/// with the owner.
+///
+/// ```
+/// use arenapool::Pool;
+///
+/// let pool = Pool::new();
+/// let mut tokens = pool.alloc_slice_zeroed::<u32>(4);
+/// tokens[1] = 7;
+/// assert_eq!(*tokens, [0, 7, 0, 0]);
+/// pool.free(tokens);
+/// ```
+pub struct Handle<'p, T: ?Sized> {
+    ptr: NonNull<T>,
+    /// The engine that made the block; only compared, never dereferenced.
+    pool: NonNull<()>,
+    /// Borrows the pool for `'p` and owns a `T` in it like `&'p mut T`.
+    _marker: PhantomData<&'p mut T>,
+}
+
+// SAFETY: a handle is exclusive access to a `T` (like `&mut T`); the pool
+// pointer in it is only compared, so sending the handle shares nothing else.
+unsafe impl<T: ?Sized + Send> Send for Handle<'_, T> {}
+// SAFETY: `&Handle` gives only `&T` (as `&&mut T` does).
+unsafe impl<T: ?Sized + Sync> Sync for Handle<'_, T> {}
+
+impl<'p, T: ?Sized> Handle<'p, T> {
+    /// Wraps a block of `pool`.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a live, initialised `T` allocated by the engine at
+    /// `pool`, which stays alive and unreset for `'p`, and to which no other
+    /// handle or reference exists.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(ptr: NonNull<T>, pool: NonNull<()>) -> Self {
+        Handle {
+            ptr,
+            pool,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The identity of the engine that made this handle.
+    #[inline(always)]
+    pub(crate) fn pool_id(&self) -> NonNull<()> {
+        self.pool
+    }
+
+    /// The raw pointer, giving up the handle (the block stays allocated).
+    #[inline(always)]
+    pub(crate) fn into_raw(self) -> NonNull<T> {
+        self.ptr
+    }
+
+    /// Points the handle at a resized block.
+    ///
+    /// # Safety
+    ///
+    /// As for [`from_raw`](Self::from_raw), for the same pool.
+    #[inline(always)]
+    pub(crate) unsafe fn set_ptr(&mut self, ptr: NonNull<T>) {
+        self.ptr = ptr;
+    }
+
+    /// A raw pointer to the value, for FFI (C, Cython, ctypes). It stays
+    /// valid until the handle is freed or reallocated, or the pool resets
+    /// or drops.
+    ///
+    /// An associated function, so that it does not shadow a method of `T`.
+    ///
+    /// ```
+    /// use arenapool::{Handle, Pool};
+    ///
+    /// let pool = Pool::new();
+    /// let block = pool.alloc(4, 8);
+    /// assert_eq!(Handle::as_ptr(&block).cast::<u8>() as usize % 16, 0);
+    /// ```
+    #[inline]
+    pub fn as_ptr(this: &Self) -> *const T {
+        this.ptr.as_ptr()
+    }
+
+    /// A mutable raw pointer to the value; see [`as_ptr`](Self::as_ptr).
+    ///
+    /// ```
+    /// use arenapool::{Handle, Pool};
+    ///
+    /// let pool = Pool::new();
+    /// let mut n = pool.alloc_copy(1u64);
+    /// // SAFETY: the pointer is valid and no reference to the value is live.
+    /// unsafe { *Handle::as_mut_ptr(&mut n) += 1 };
+    /// assert_eq!(*n, 2);
+    /// ```
+    #[inline]
+    pub fn as_mut_ptr(this: &mut Self) -> *mut T {
+        this.ptr.as_ptr()
+    }
+
+    /// Gives up the handle for a plain reference that lives as long as the
+    /// pool's borrow. The value stays in the pool (its destructor, if any,
+    /// runs when the pool resets or drops); it can no longer be freed early.
+    ///
+    /// ```
+    /// use arenapool::Pool;
+    ///
+    /// let pool = Pool::new();
+    /// let name: &mut str = pool.alloc_str("token").into_mut();
+    /// name.make_ascii_uppercase();
+    /// assert_eq!(name, "TOKEN");
+    /// ```
+    #[inline]
+    pub fn into_mut(self) -> &'p mut T {
+        // SAFETY: the handle was the only access to a live `T` (`from_raw`),
+        // which stays allocated while the pool is borrowed for `'p`; the
+        // handle is consumed, so the reference is exclusive.
+        unsafe { &mut *self.ptr.as_ptr() }
+    }
+}
+
+impl<T: ?Sized> Deref for Handle<'_, T> {
+    type Target = T;
+
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        // SAFETY: a live, initialised `T` to which the handle is the only
+        // access (`from_raw`); shared for the borrow of `self`.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for Handle<'_, T> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`, exclusive for the borrow of `self`.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Handle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized> AsRef<T> for Handle<'_, T> {
+    fn as_ref(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> AsMut<T> for Handle<'_, T> {
+    fn as_mut(&mut self) -> &mut T {
+        self
+    }
+}

@@ -1,0 +1,111 @@
+//! **arenapool**: arena-backed memory pools that own every allocation made
+//! through them — cymem's job (zeroed `alloc(number, elem_size)`, `free`,
+//! `realloc`, live-byte `size`) at bump-pointer speed, with handles the
+//! borrow checker keeps inside their pool.
+//!
+//! # The model
+//!
+//! A [`Pool`] owns its allocations. Each call hands out a [`Handle`] that
+//! borrows the pool, so no pointer can outlive it: using a handle after its
+//! pool is dropped or [reset](Pool::reset) is a compile error, not a
+//! convention. Dropping the pool frees everything at once and runs the
+//! destructors of the values still in it.
+//!
+//! ```
+//! use arenapool::Pool;
+//!
+//! struct Token { id: u32, head: u32 }
+//!
+//! let pool = Pool::new();                             // one pool per document
+//! let text = pool.alloc_str("Give it back");          // strings copied in
+//! let mut ids = pool.alloc_slice_zeroed::<u32>(2);    // zeroed arrays
+//! ids[1] = 7;
+//! pool.realloc(&mut ids, 4);                          // grown in place, tail zeroed
+//! assert_eq!(*ids, [0, 7, 0, 0]);
+//! let scratch = pool.alloc(16, 8);                    // cymem's alloc(number, elem_size)
+//! pool.free(scratch);                                 // recycled for the next request
+//! assert_eq!(pool.size(), 12 + 16);                   // live bytes, as cymem's Pool.size
+//! # let _ = text;
+//! drop(pool);                                         // everything freed at once
+//! ```
+//!
+//! ```compile_fail
+//! let h;
+//! {
+//!     let pool = arenapool::Pool::new();
+//!     h = pool.alloc(1, 8); // error[E0597]: `pool` does not live long enough
+//! }
+//! h[0];
+//! ```
+//!
+//! # How memory is laid out
+//!
+//! Small blocks (up to 4 KiB) are carved upward from chunks that
+//! [`bumpalo`] allocates; the pool keeps a cursor into the newest chunk. A
+//! freed block goes on the free list of its size class — its first word
+//! holds the link, so blocks carry no header — and the next request of that
+//! class pops it. Larger blocks are system allocations of their own, linked
+//! in a list and grown with the system `realloc`.
+//!
+//! ```text
+//!  chunk (from bumpalo)                                   ┌ span end
+//!  ┌──────┬───────┬──────┬──────┬─────────────────────────┬────────┐
+//!  │ 16 B │ 48 B  │ 16 B │ 32 B │ ▒▒▒▒▒▒▒ not yet used ▒▒▒ │ footer │
+//!  └──────┴───────┴──────┴──────┴─────────────────────────┴────────┘
+//!     ▲               ▲         ▲ cursor: the next block starts here
+//!     │   free list   │
+//!  class 0 (16 B) ────┴──► ─┘    (freed blocks, newest first)
+//!
+//!  large blocks:  head ─► [hdr | 1 MiB data] ─► [hdr | 64 KiB data] ─► ∅
+//! ```
+//!
+//! * **Zeroed.** [`Pool::alloc`], the `*_zeroed` calls and every grown tail
+//!   are all-zero, recycled blocks included. Byte blocks are 16-byte
+//!   aligned (what `malloc` promises and C/Cython code assumes).
+//! * **Reuse.** Under steady churn the reserved memory stays close to the
+//!   peak live bytes, where a plain bump arena grows forever.
+//! * **Growth in place.** The newest block grows by moving the cursor; a
+//!   block grows within its size class; large blocks use `realloc`.
+//! * **Destructors.** [`Pool::alloc_value`] registers values whose type
+//!   needs `Drop`; the pool runs each exactly once — at [`Pool::free`],
+//!   [`Pool::reset`] or drop. Types without drop glue pay nothing.
+//! * **Checked sizes.** Overflow, layouts past `isize::MAX` and
+//!   [limits](Pool::with_limit) give an [`AllocError`] (`try_` calls) or a
+//!   panic with its message — never a short block.
+//! * **Foreign handles.** A handle freed or reallocated through a pool that
+//!   did not make it is caught: a panic, or [`AllocError::ForeignHandle`].
+//!
+//! # Pool, bumpalo or `Box`?
+//!
+//! | | `Pool` | `bumpalo::Bump` | `Box`/`Vec` |
+//! |---|---|---|---|
+//! | allocate | bump or free-list pop | bump | `malloc` |
+//! | free one allocation | yes, reused by the next request | only the newest | yes |
+//! | free everything | drop or reset, O(chunks) | drop or reset, O(chunks) | one by one |
+//! | destructors | run at free, reset or drop | never (`alloc`) | at drop |
+//! | zeroed memory | always for bytes and `*_zeroed` | no | `vec![0; n]` |
+//! | pointer outlives owner | compile error | compile error | n/a |
+//!
+//! Choose `Pool` when many small allocations share one owner's lifetime
+//! (a document, a request, a parse) *and* some are freed or resized before
+//! the end. When nothing is freed early, `bumpalo` is as fast and simpler.
+//!
+//! # Layers
+//!
+//! [`raw::RawPool`] is the engine — raw pointers and [`Layout`](core::alloc::Layout)s,
+//! every memory operation an `unsafe fn` with its `# Safety` contract.
+//! [`Pool`] wraps it in the safe, lifetime-checked API.
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod error;
+mod handle;
+mod pool;
+pub mod raw;
+mod stats;
+
+pub use bytemuck::Zeroable;
+pub use error::AllocError;
+pub use handle::Handle;
+pub use pool::Pool;
+pub use stats::Stats;

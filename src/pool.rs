@@ -1,0 +1,634 @@
+//! `Pool`: the single-thread owner of a set of allocations.
+
+use core::alloc::Layout;
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::mem;
+use core::ptr::{self, NonNull};
+
+use bytemuck::Zeroable;
+
+use crate::error::unwrap_or_fail;
+use crate::raw::RawPool;
+use crate::{AllocError, Handle, Stats};
+
+/// An arena that owns every allocation made through it.
+///
+/// Allocation is a bump of a pointer (or a pop from a free list after a
+/// [`free`](Self::free)); dropping the pool frees everything at once and runs
+/// the destructors of the values still in it. See the [crate
+/// docs](crate) for the model.
+///
+/// `Pool` is `Send` but not `Sync`: one thread at a time allocates through
+/// it (like `bumpalo::Bump`). The handles it gives out may go to other
+/// threads.
+///
+/// ```
+/// use arenapool::Pool;
+///
+/// let pool = Pool::new();
+/// let bytes = pool.alloc(3, 8);           // cymem's alloc(number, elem_size)
+/// assert_eq!(bytes.len(), 24);
+/// assert!(bytes.iter().all(|&b| b == 0)); // zeroed
+/// assert_eq!(pool.size(), 24);
+/// ```
+pub struct Pool {
+    raw: UnsafeCell<RawPool>,
+}
+
+/// Drops the `T` registered in the block at `block`.
+///
+/// # Safety
+///
+/// `block` must start a block made by `RawPool::alloc_droppable` for
+/// `Layout::new::<T>()`, holding an initialised `T` that nothing else uses.
+unsafe fn drop_registered<T>(block: NonNull<u8>) {
+    let offset = RawPool::droppable_offset(Layout::new::<T>());
+    // SAFETY: the value sits `offset` bytes in and is ours to drop (caller).
+    unsafe { block.add(offset).cast::<T>().drop_in_place() }
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool::new()
+    }
+}
+
+impl Pool {
+    /// An empty pool with no limit. It reserves no memory until the first
+    /// allocation.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// assert_eq!(pool.stats().reserved_bytes, 0);
+    /// ```
+    pub fn new() -> Self {
+        Pool {
+            raw: UnsafeCell::new(RawPool::new(None)),
+        }
+    }
+
+    /// An empty pool that never holds more than `limit_bytes` from the
+    /// system allocator ([`Stats::reserved_bytes`]). A request that would
+    /// pass it fails with [`AllocError::LimitExceeded`] (or panics, for the
+    /// infallible calls) and leaves the pool fully usable.
+    ///
+    /// Small blocks are carved from chunks of at least a few hundred bytes,
+    /// so a pool may refuse before its live bytes reach the limit.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::with_limit(64 * 1024);
+    /// assert!(pool.try_alloc(1 << 20, 1).is_err());
+    /// assert!(pool.try_alloc(100, 1).is_ok());
+    /// ```
+    pub fn with_limit(limit_bytes: usize) -> Self {
+        Pool {
+            raw: UnsafeCell::new(RawPool::new(Some(limit_bytes))),
+        }
+    }
+
+    /// The limit given to [`with_limit`](Self::with_limit), if any.
+    ///
+    /// ```
+    /// assert_eq!(arenapool::Pool::with_limit(10).limit(), Some(10));
+    /// ```
+    pub fn limit(&self) -> Option<usize> {
+        self.with_raw(|raw| raw.limit())
+    }
+
+    /// Runs `f` on the engine.
+    #[inline(always)]
+    fn with_raw<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
+        // SAFETY: `Pool` is not `Sync`, so no other thread can reach the
+        // engine; the closures passed here are the pool's own, never re-enter
+        // `with_raw` and run no user code (destructors run outside it in
+        // `free`, and under `&mut self` in `reset` and drop). So this is the
+        // only reference to the engine while it lives.
+        f(unsafe { &mut *self.raw.get() })
+    }
+
+    /// The identity handles carry: the engine's address, stable while any
+    /// handle borrows the pool.
+    #[inline(always)]
+    fn id(&self) -> NonNull<()> {
+        NonNull::from(&self.raw).cast()
+    }
+
+    /// Wraps a block of this pool.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must be a live, initialised `T` this pool allocated, not
+    /// reachable through any other handle or reference.
+    #[inline(always)]
+    unsafe fn handle<T: ?Sized>(&self, ptr: NonNull<T>) -> Handle<'_, T> {
+        // SAFETY: forwarded; the handle borrows `self`, so the pool outlives it.
+        unsafe { Handle::from_raw(ptr, self.id()) }
+    }
+
+    // --- bytes (cymem's call) ------------------------------------------
+
+    /// Allocates `number * elem_size` zeroed bytes aligned to 16 — cymem's
+    /// `Pool.alloc(number, elem_size)`. A zero-size request is valid and
+    /// reserves nothing.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let block = pool.alloc(10, 8);
+    /// assert_eq!((block.len(), block.as_ptr() as usize % 16), (80, 0));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `number * elem_size` overflows or exceeds `isize::MAX`, or the
+    /// pool's limit would be exceeded; see [`try_alloc`](Self::try_alloc).
+    #[inline]
+    #[track_caller]
+    pub fn alloc(&self, number: usize, elem_size: usize) -> Handle<'_, [u8]> {
+        unwrap_or_fail(self.try_alloc(number, elem_size))
+    }
+
+    /// Fallible [`alloc`](Self::alloc).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::SizeOverflow`] when `number * elem_size` overflows —
+    /// never a short block — [`AllocError::LayoutTooLarge`],
+    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
+    ///
+    /// ```
+    /// use arenapool::{AllocError, Pool};
+    /// let pool = Pool::new();
+    /// assert!(matches!(pool.try_alloc(1 << 62, 8), Err(AllocError::SizeOverflow { .. })));
+    /// ```
+    #[inline]
+    pub fn try_alloc(
+        &self,
+        number: usize,
+        elem_size: usize,
+    ) -> Result<Handle<'_, [u8]>, AllocError> {
+        let size = number
+            .checked_mul(elem_size)
+            .ok_or(AllocError::SizeOverflow { number, elem_size })?;
+        let layout = Layout::from_size_align(size, 16)
+            .map_err(|_| AllocError::LayoutTooLarge { size, align: 16 })?;
+        let block = self.with_raw(|raw| raw.alloc(layout))?;
+        // SAFETY: `size` zeroed bytes (initialised `u8`s) of this pool, new.
+        Ok(unsafe { self.handle(NonNull::slice_from_raw_parts(block, size)) })
+    }
+
+    // --- typed values --------------------------------------------------
+
+    /// Moves `value` into the pool. Its destructor runs exactly once: when
+    /// the handle is given to [`free`](Self::free), or when the pool resets
+    /// or drops.
+    ///
+    /// `T: 'static` because a destructor run by the pool must not see
+    /// borrowed data — another value of the pool may already be gone by
+    /// then. `T: Send` because the pool, and so the destructor, may move to
+    /// another thread. For `Copy` data that borrows from the pool, use
+    /// [`alloc_copy`](Self::alloc_copy).
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let names = pool.alloc_value(vec![String::from("Doc")]);
+    /// assert_eq!(names[0], "Doc"); // the Vec and its String drop with the pool
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the pool's limit would be exceeded.
+    #[inline]
+    #[track_caller]
+    pub fn alloc_value<T: Send + 'static>(&self, value: T) -> Handle<'_, T> {
+        unwrap_or_fail(self.try_alloc_value(value))
+    }
+
+    /// Fallible [`alloc_value`](Self::alloc_value); on error `value` is
+    /// dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::with_limit(0);
+    /// assert!(pool.try_alloc_value(String::from("x")).is_err());
+    /// ```
+    #[inline]
+    pub fn try_alloc_value<T: Send + 'static>(
+        &self,
+        value: T,
+    ) -> Result<Handle<'_, T>, AllocError> {
+        let layout = Layout::new::<T>();
+        let slot = if mem::needs_drop::<T>() {
+            // SAFETY: `value` — a `Send` `T` that `drop_registered::<T>` drops
+            // soundly — is written below, before anything can reset or drop the
+            // engine (that needs `&mut self`).
+            self.with_raw(|raw| unsafe { raw.alloc_droppable(layout, drop_registered::<T>) })?
+        } else {
+            self.with_raw(|raw| raw.alloc_uninit(layout))?
+        };
+        let slot = slot.cast::<T>();
+        // SAFETY: `slot` is fresh memory for a `T`, aligned for it.
+        unsafe { slot.as_ptr().write(value) };
+        // SAFETY: now an initialised `T` of this pool, with no other access.
+        Ok(unsafe { self.handle(slot) })
+    }
+
+    /// Copies a `Copy` value into the pool. Any lifetime is fine — arena
+    /// data may point at other arena data — because the pool never needs to
+    /// drop it.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let word = pool.alloc_str("hello").into_mut();
+    /// let token = pool.alloc_copy((&*word, 5usize)); // borrows pool data
+    /// assert_eq!(token.0, "hello");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the pool's limit would be exceeded.
+    #[inline]
+    #[track_caller]
+    pub fn alloc_copy<T: Copy>(&self, value: T) -> Handle<'_, T> {
+        unwrap_or_fail(self.try_alloc_copy(value))
+    }
+
+    /// Fallible [`alloc_copy`](Self::alloc_copy).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// assert_eq!(*pool.try_alloc_copy(3u8).unwrap(), 3);
+    /// ```
+    #[inline]
+    pub fn try_alloc_copy<T: Copy>(&self, value: T) -> Result<Handle<'_, T>, AllocError> {
+        let slot = self
+            .with_raw(|raw| raw.alloc_uninit(Layout::new::<T>()))?
+            .cast::<T>();
+        // SAFETY: fresh memory for a `T`, aligned for it.
+        unsafe { slot.as_ptr().write(value) };
+        // SAFETY: an initialised `T` of this pool, with no other access.
+        Ok(unsafe { self.handle(slot) })
+    }
+
+    /// Copies a slice of `Copy` values into the pool.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let ids = pool.alloc_slice_copy(&[3u32, 1, 4]);
+    /// assert_eq!(*ids, [3, 1, 4]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the pool's limit would be exceeded.
+    #[inline]
+    #[track_caller]
+    pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Handle<'_, [T]> {
+        unwrap_or_fail(self.try_alloc_slice_copy(src))
+    }
+
+    /// Fallible [`alloc_slice_copy`](Self::alloc_slice_copy).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// assert_eq!(pool.try_alloc_slice_copy(b"ab").unwrap().len(), 2);
+    /// ```
+    #[inline]
+    pub fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<Handle<'_, [T]>, AllocError> {
+        let block = self
+            .with_raw(|raw| raw.alloc_uninit(Layout::for_value(src)))?
+            .cast::<T>();
+        // SAFETY: the block has room for `src.len()` `T`s, aligned, and is new,
+        // so it cannot overlap `src`.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), block.as_ptr(), src.len()) };
+        // SAFETY: `src.len()` initialised `T`s of this pool, no other access.
+        Ok(unsafe { self.handle(NonNull::slice_from_raw_parts(block, src.len())) })
+    }
+
+    /// Copies a string into the pool.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let s = pool.alloc_str("Vocab");
+    /// assert_eq!(&*s, "Vocab");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the pool's limit would be exceeded.
+    #[inline]
+    #[track_caller]
+    pub fn alloc_str(&self, src: &str) -> Handle<'_, str> {
+        unwrap_or_fail(self.try_alloc_str(src))
+    }
+
+    /// Fallible [`alloc_str`](Self::alloc_str).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// assert_eq!(pool.try_alloc_str("é").unwrap().len(), 2);
+    /// ```
+    #[inline]
+    pub fn try_alloc_str(&self, src: &str) -> Result<Handle<'_, str>, AllocError> {
+        let bytes = self.try_alloc_slice_copy(src.as_bytes())?;
+        let ptr = bytes.into_raw();
+        // SAFETY: a copy of `src`, so valid UTF-8; `str` has the layout of `[u8]`.
+        Ok(unsafe { self.handle(NonNull::new_unchecked(ptr.as_ptr() as *mut str)) })
+    }
+
+    /// Allocates a zeroed `T` — any type for which all-zero bytes are a
+    /// valid value (`bytemuck::Zeroable`).
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let counts = pool.alloc_zeroed::<[u64; 8]>();
+    /// assert_eq!(*counts, [0; 8]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the pool's limit would be exceeded.
+    #[inline]
+    #[track_caller]
+    pub fn alloc_zeroed<T: Zeroable + Copy>(&self) -> Handle<'_, T> {
+        unwrap_or_fail(self.try_alloc_zeroed())
+    }
+
+    /// Fallible [`alloc_zeroed`](Self::alloc_zeroed).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// assert_eq!(*pool.try_alloc_zeroed::<f32>().unwrap(), 0.0);
+    /// ```
+    #[inline]
+    pub fn try_alloc_zeroed<T: Zeroable + Copy>(&self) -> Result<Handle<'_, T>, AllocError> {
+        let block = self.with_raw(|raw| raw.alloc(Layout::new::<T>()))?;
+        // SAFETY: zeroed memory for a `T`, and all-zero is a valid `T` (Zeroable).
+        Ok(unsafe { self.handle(block.cast::<T>()) })
+    }
+
+    /// Allocates `len` zeroed `T`s.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let heads = pool.alloc_slice_zeroed::<i32>(5);
+    /// assert_eq!(*heads, [0; 5]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `len * size_of::<T>()` overflows or exceeds `isize::MAX`, or the
+    /// pool's limit would be exceeded.
+    #[inline]
+    #[track_caller]
+    pub fn alloc_slice_zeroed<T: Zeroable + Copy>(&self, len: usize) -> Handle<'_, [T]> {
+        unwrap_or_fail(self.try_alloc_slice_zeroed(len))
+    }
+
+    /// Fallible [`alloc_slice_zeroed`](Self::alloc_slice_zeroed).
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::SizeOverflow`], [`AllocError::LayoutTooLarge`],
+    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// assert!(pool.try_alloc_slice_zeroed::<u64>(usize::MAX / 4).is_err());
+    /// ```
+    #[inline]
+    pub fn try_alloc_slice_zeroed<T: Zeroable + Copy>(
+        &self,
+        len: usize,
+    ) -> Result<Handle<'_, [T]>, AllocError> {
+        let layout = array_layout::<T>(len)?;
+        let block = self.with_raw(|raw| raw.alloc(layout))?.cast::<T>();
+        // SAFETY: zeroed memory for `len` `T`s, all-zero being valid (Zeroable).
+        Ok(unsafe { self.handle(NonNull::slice_from_raw_parts(block, len)) })
+    }
+
+    // --- free, realloc, owns -------------------------------------------
+
+    /// Gives an allocation back: runs its value's destructor, if it has one,
+    /// and recycles the memory for later requests. Consuming the handle makes
+    /// use after free and double free compile errors.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let block = pool.alloc(1, 64);
+    /// pool.free(block);
+    /// assert_eq!(pool.size(), 0);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `handle` was made by another pool (nothing is freed then). A panic
+    /// of the value's destructor propagates; the memory is recycled anyway.
+    #[inline]
+    #[track_caller]
+    pub fn free<T: ?Sized>(&self, handle: Handle<'_, T>) {
+        if !self.owns(&handle) {
+            foreign_handle();
+        }
+        let layout = Layout::for_value::<T>(&handle);
+        let ptr = handle.into_raw();
+        if mem::needs_drop::<T>() {
+            /// Recycles the block after the destructor, even if it unwinds.
+            struct Recycle<'a> {
+                pool: &'a Pool,
+                value: NonNull<u8>,
+                layout: Layout,
+            }
+            impl Drop for Recycle<'_> {
+                fn drop(&mut self) {
+                    let (value, layout) = (self.value, self.layout);
+                    // SAFETY: only `alloc_value` makes handles whose `T` needs
+                    // drop, through `alloc_droppable` with this layout; the
+                    // handle was consumed and its value dropped.
+                    self.pool
+                        .with_raw(|raw| unsafe { raw.dealloc_droppable(value, layout) });
+                }
+            }
+            let recycle = Recycle {
+                pool: self,
+                value: ptr.cast(),
+                layout,
+            };
+            // SAFETY: the handle owned an initialised `T` and is consumed; the
+            // engine is not borrowed while the destructor runs, so it may even
+            // use this pool.
+            unsafe { ptr.as_ptr().drop_in_place() };
+            drop(recycle);
+        } else {
+            // SAFETY: this pool made the block with `layout` (checked above; a
+            // handle's layout never changes but through `realloc`, which keeps
+            // it in step) and the consumed handle was its only access.
+            self.with_raw(|raw| unsafe { raw.dealloc(ptr.cast(), layout) });
+        }
+    }
+
+    /// Resizes a slice allocation to `new_len` elements (bytes, for a byte
+    /// block), keeping the contents up to the smaller length and zeroing any
+    /// new tail. In place when it can be (see [`RawPool::realloc`]); the
+    /// handle then points at the resized block.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let mut tokens = pool.alloc_slice_copy(&[1u32, 2]);
+    /// pool.realloc(&mut tokens, 4);
+    /// assert_eq!(*tokens, [1, 2, 0, 0]);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `handle` was made by another pool, or as
+    /// [`try_realloc`](Self::try_realloc) errs.
+    #[inline]
+    #[track_caller]
+    pub fn realloc<T: Zeroable + Copy>(&self, handle: &mut Handle<'_, [T]>, new_len: usize) {
+        unwrap_or_fail(self.try_realloc(handle, new_len))
+    }
+
+    /// Fallible [`realloc`](Self::realloc). On error the handle and its
+    /// contents are exactly as they were.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::ForeignHandle`] for a handle of another pool,
+    /// [`AllocError::SizeOverflow`], [`AllocError::LayoutTooLarge`],
+    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::with_limit(64 * 1024);
+    /// let mut block = pool.alloc(1, 16);
+    /// assert!(pool.try_realloc(&mut block, 1 << 20).is_err());
+    /// assert_eq!(block.len(), 16);
+    /// ```
+    pub fn try_realloc<T: Zeroable + Copy>(
+        &self,
+        handle: &mut Handle<'_, [T]>,
+        new_len: usize,
+    ) -> Result<(), AllocError> {
+        if !self.owns(handle) {
+            return Err(AllocError::ForeignHandle);
+        }
+        let old = Layout::for_value::<[T]>(handle);
+        let new = array_layout::<T>(new_len)?;
+        let block = NonNull::from(&mut **handle).cast::<u8>();
+        // SAFETY: this pool made the block with `old` (checked above; the
+        // handle's length is kept in step with every resize) and the handle,
+        // borrowed mutably, is its only access; `new` has the same alignment.
+        let moved = self.with_raw(|raw| unsafe { raw.realloc(block, old, new.size()) })?;
+        // SAFETY: `new_len` `T`s of this pool: the old ones kept, the rest
+        // zeroed, which is a valid `T` (Zeroable).
+        unsafe { handle.set_ptr(NonNull::slice_from_raw_parts(moved.cast::<T>(), new_len)) };
+        Ok(())
+    }
+
+    /// Whether `handle` was made by this pool.
+    ///
+    /// ```
+    /// let (a, b) = (arenapool::Pool::new(), arenapool::Pool::new());
+    /// let h = a.alloc(1, 1);
+    /// assert!(a.owns(&h) && !b.owns(&h));
+    /// ```
+    #[inline]
+    pub fn owns<T: ?Sized>(&self, handle: &Handle<'_, T>) -> bool {
+        handle.pool_id() == self.id()
+    }
+
+    // --- accounting and lifetime ---------------------------------------
+
+    /// Live bytes: the sum of the sizes of all live allocations, as cymem's
+    /// `Pool.size`.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// let _a = pool.alloc(2, 8);
+    /// assert_eq!(pool.size(), 16);
+    /// ```
+    #[inline]
+    pub fn size(&self) -> usize {
+        self.with_raw(|raw| raw.size())
+    }
+
+    /// A snapshot of the pool's accounting; see [`Stats`].
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::new();
+    /// pool.free(pool.alloc(1, 100));
+    /// assert_eq!(pool.stats().peak_live_bytes, 100);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.with_raw(|raw| raw.stats())
+    }
+
+    /// Frees everything at once and runs the destructors of the values still
+    /// in the pool, but keeps the newest chunk of memory for the next
+    /// allocations. Needs `&mut self`, so the compiler proves no handle is
+    /// alive.
+    ///
+    /// ```
+    /// let mut pool = arenapool::Pool::new();
+    /// pool.alloc(100, 1);
+    /// pool.reset();
+    /// assert_eq!(pool.size(), 0);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// A panic of a destructor propagates after the other destructors ran
+    /// and the pool was reset.
+    pub fn reset(&mut self) {
+        self.raw.get_mut().reset();
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("limit", &self.limit())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// The layout of `len` `T`s, with the error the crate reports.
+#[inline]
+fn array_layout<T>(len: usize) -> Result<Layout, AllocError> {
+    let elem_size = mem::size_of::<T>();
+    let size = len.checked_mul(elem_size).ok_or(AllocError::SizeOverflow {
+        number: len,
+        elem_size,
+    })?;
+    Layout::from_size_align(size, mem::align_of::<T>()).map_err(|_| AllocError::LayoutTooLarge {
+        size,
+        align: mem::align_of::<T>(),
+    })
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn foreign_handle() -> ! {
+    panic!("{}", AllocError::ForeignHandle)
+}

@@ -1,0 +1,251 @@
+//! The bump region small blocks are carved from.
+//!
+//! `bumpalo::Bump` owns the chunks: it gets them from the global allocator,
+//! frees them all at once when the pool drops, and keeps the newest one on
+//! reset. The pool does not bump through `Bump` block by block; it takes the
+//! whole free rest of a chunk as one *span* and moves its own cursor
+//! **upward** through it:
+//!
+//! ```text
+//!             one bumpalo chunk
+//!  ┌───────────────────────────────────────────────┬────────┐
+//!  │ block │ block │ block │ ▒▒▒▒ free ▒▒▒▒▒▒▒▒▒▒▒▒ │ footer │
+//!  └───────────────────────────────────────────────┴────────┘
+//!  ▲ start                 ▲ cursor                ▲ end
+//! ```
+//!
+//! Moving up means the newest block can grow and shrink truly in place — no
+//! memmove, which bumpalo's downward bump needs — and the fast path is a
+//! compare and an add on fields of the pool itself.
+//!
+//! Chunk growth is bounded: bumpalo doubles chunks forever, which would let
+//! memory reserved for an arena of 9 MB reach 16 MB. Before each new chunk
+//! the arena sets bumpalo's allocation limit so that the chunk is at most
+//! one eighth of what is already reserved (or [`MIN_GROWTH_CAP`]), and at
+//! most what the pool's own limit still allows.
+
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+
+use bumpalo::Bump;
+
+use super::size_class::GRANULE;
+
+/// Chunks may always grow to this size, however little is reserved.
+pub const MIN_GROWTH_CAP: usize = 256 * 1024;
+
+/// Why the arena could not get a new span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefillError {
+    /// The pool's limit does not leave room for a chunk large enough.
+    Limit,
+    /// The global allocator refused the chunk.
+    OutOfMemory,
+}
+
+/// The current span of a pool and the chunks behind it.
+pub struct Arena {
+    bump: Bump<GRANULE>,
+    /// First byte of the current span.
+    start: *mut u8,
+    /// Next free byte of the current span; always 16-aligned.
+    cursor: *mut u8,
+    /// One past the last byte of the current span; always 16-aligned.
+    end: *mut u8,
+    /// Bytes of earlier spans, all of which count as carved: their blocks
+    /// and their tails went to the pool (live, or filed for reuse).
+    retired: usize,
+    /// Chunks held by `bump`.
+    chunks: usize,
+}
+
+impl Arena {
+    /// An arena that holds no memory yet.
+    pub fn new() -> Self {
+        Arena {
+            bump: Bump::with_min_align(),
+            start: ptr::null_mut(),
+            cursor: ptr::null_mut(),
+            end: ptr::null_mut(),
+            retired: 0,
+            chunks: 0,
+        }
+    }
+
+    /// Bytes handed to the pool so far: every earlier span whole, and the
+    /// carved part of the current one. Each such byte is in a live block, in
+    /// a free list, or lost (see `FreeLists::lost_bytes`).
+    #[inline]
+    pub fn carved_bytes(&self) -> usize {
+        self.retired + (self.cursor as usize - self.start as usize)
+    }
+
+    /// Bytes left in the current span.
+    #[inline(always)]
+    pub fn remaining(&self) -> usize {
+        self.end as usize - self.cursor as usize
+    }
+
+    /// Bytes needed to bring the cursor to alignment `align` (a power of two).
+    #[inline(always)]
+    pub fn padding_for(&self, align: usize) -> usize {
+        (self.cursor as usize).wrapping_neg() & (align - 1)
+    }
+
+    /// Carves `len` bytes off the current span.
+    ///
+    /// # Safety
+    ///
+    /// `len` must be a multiple of 16 and at most [`remaining`](Self::remaining).
+    #[inline(always)]
+    pub unsafe fn take(&mut self, len: usize) -> NonNull<u8> {
+        debug_assert!(len <= self.remaining() && len % GRANULE == 0);
+        let block = self.cursor;
+        // SAFETY: `len <= remaining()`, so `cursor + len` stays inside the
+        // span, which is one allocation of `bump`.
+        self.cursor = unsafe { block.add(len) };
+        // SAFETY: the span is non-null whenever `remaining() >= len`; a
+        // zero-length take of the empty arena is not made by any caller
+        // (they take at least 16 bytes).
+        unsafe { NonNull::new_unchecked(block) }
+    }
+
+    /// Carves `len` bytes (a multiple of 16) off the span if they fit.
+    #[inline(always)]
+    pub fn try_take(&mut self, len: usize) -> Option<NonNull<u8>> {
+        let block = self.cursor;
+        let next = (block as usize).wrapping_add(len);
+        if next <= self.end as usize {
+            // SAFETY: `len` fits in the span (`next` cannot wrap: the span
+            // ends below `usize::MAX - SMALL_MAX`), so the new cursor stays
+            // inside it, and `block` is non-null because the span is.
+            unsafe {
+                self.cursor = block.add(len);
+                Some(NonNull::new_unchecked(block))
+            }
+        } else {
+            None
+        }
+    }
+
+    /// Whether `block`, `len` bytes long, is the newest block of the span.
+    #[inline]
+    pub fn is_newest(&self, block: NonNull<u8>, len: usize) -> bool {
+        let addr = block.as_ptr() as usize;
+        addr >= self.start as usize && addr + len == self.cursor as usize
+    }
+
+    /// Resizes the newest block of the span from `old_len` to `new_len`
+    /// bytes (multiples of 16) by moving the cursor, if it is the newest
+    /// block and the span has room. Returns whether it did.
+    #[inline]
+    pub fn resize_newest(&mut self, block: NonNull<u8>, old_len: usize, new_len: usize) -> bool {
+        if !self.is_newest(block, old_len) {
+            return false;
+        }
+        let room = self.end as usize - block.as_ptr() as usize;
+        if new_len > room {
+            return false;
+        }
+        // SAFETY: `block` lies in the span (it is its newest block) and
+        // `new_len <= end - block`, so the new cursor stays inside the span.
+        self.cursor = unsafe {
+            self.start
+                .add(block.as_ptr() as usize - self.start as usize + new_len)
+        };
+        true
+    }
+
+    /// Replaces the current span with one of at least `need` bytes (a
+    /// multiple of 16), taking the whole free rest of the newest chunk or, if
+    /// that is too small, of a new chunk. `budget` bounds the bytes all
+    /// chunks together may hold (the pool's limit less its large blocks).
+    ///
+    /// On success returns the unused tail of the old span, for the caller to
+    /// file for reuse (it counts as carved); on failure nothing changes.
+    #[cold]
+    #[inline(never)]
+    pub fn refill(
+        &mut self,
+        need: usize,
+        budget: Option<usize>,
+    ) -> Result<Option<(NonNull<u8>, usize)>, RefillError> {
+        debug_assert!(need % GRANULE == 0);
+        let in_chunk = self.bump.chunk_capacity() & !(GRANULE - 1);
+        let (low, len) = if in_chunk >= need {
+            (
+                self.carve(in_chunk).ok_or(RefillError::OutOfMemory)?,
+                in_chunk,
+            )
+        } else {
+            self.new_chunk(need, budget)?
+        };
+        let tail = (self.cursor, self.remaining());
+        self.retired += self.end as usize - self.start as usize;
+        self.start = low.as_ptr();
+        self.cursor = low.as_ptr();
+        // SAFETY: `low .. low + len` is memory `bump` just handed out.
+        self.end = unsafe { low.as_ptr().add(len) };
+        Ok(NonNull::new(tail.0)
+            .filter(|_| tail.1 >= GRANULE)
+            .map(|p| (p, tail.1)))
+    }
+
+    /// Allocates a new chunk and returns all of its free space as a span.
+    fn new_chunk(
+        &mut self,
+        need: usize,
+        budget: Option<usize>,
+    ) -> Result<(NonNull<u8>, usize), RefillError> {
+        let reserved = self.bump.allocated_bytes();
+        let growth_cap = reserved.saturating_add((reserved / 8).max(MIN_GROWTH_CAP));
+        let (bump_limit, by_budget) = match budget {
+            Some(b) if b < growth_cap => (b, true),
+            _ => (growth_cap, false),
+        };
+        self.bump.set_allocation_limit(Some(bump_limit));
+        let refused = if by_budget {
+            RefillError::Limit
+        } else {
+            RefillError::OutOfMemory
+        };
+        // `need` bytes do not fit in the current chunk, so bumpalo takes a new
+        // one and places them at its top (it bumps downward) ...
+        let top = self.carve(need).ok_or(refused)?;
+        self.chunks += 1;
+        // ... and the rest of the new chunk lies directly below them.
+        let rest = self.bump.chunk_capacity() & !(GRANULE - 1);
+        if rest == 0 {
+            return Ok((top, need));
+        }
+        let low = self.carve(rest).ok_or(RefillError::OutOfMemory)?;
+        debug_assert_eq!(low.as_ptr() as usize + rest, top.as_ptr() as usize);
+        Ok((low, rest + need))
+    }
+
+    /// One 16-aligned allocation of `len` bytes from bumpalo.
+    fn carve(&self, len: usize) -> Option<NonNull<u8>> {
+        let layout = Layout::from_size_align(len, GRANULE).ok()?;
+        self.bump.try_alloc_layout(layout).ok()
+    }
+
+    /// Bytes of chunk capacity held (bumpalo's footers not included).
+    pub fn reserved_bytes(&self) -> usize {
+        self.bump.allocated_bytes()
+    }
+
+    /// Chunks held.
+    pub fn chunks(&self) -> usize {
+        self.chunks
+    }
+
+    /// Forgets every block; keeps the newest chunk for reuse, frees the rest.
+    pub fn reset(&mut self) {
+        self.bump.reset();
+        self.chunks = self.chunks.min(1);
+        self.retired = 0;
+        self.start = ptr::null_mut();
+        self.cursor = ptr::null_mut();
+        self.end = ptr::null_mut();
+    }
+}

@@ -1,0 +1,760 @@
+//! The engine: raw pointers and [`Layout`]s, no lifetimes.
+//!
+//! [`RawPool`] is what [`Pool`](crate::Pool) and the Python binding are built
+//! on. It is the only part of the crate that touches raw memory; the safe
+//! layers call its `unsafe fn`s with the argument why each call's `# Safety`
+//! conditions hold.
+//!
+//! # How a request is served
+//!
+//! ```text
+//! size 0 ───────────────► a dangling, aligned pointer (nothing reserved)
+//! size ≤ 4 KiB, align ≤ 64
+//!   └► class = size_class::class_of(size)
+//!        free list of the class non-empty? ─ yes ─► pop, zero, hand out
+//!        └ no ─► carve from the span (arena) ─ span empty? ─► refill (cold)
+//! larger ────────────────► its own system allocation (calloc), linked in a list
+//! ```
+//!
+//! Freeing a small block pushes it on its class's free list; freeing a large
+//! block returns it to the system. The handle (or the caller) always knows
+//! the layout, so no block carries a header — except values with a
+//! destructor, which carry a link so that reset and drop can find them.
+
+mod arena;
+mod drop_list;
+mod free_list;
+mod large;
+mod size_class;
+
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+
+pub use drop_list::DropFn;
+pub use size_class::{GRANULE, SMALL_MAX, SMALL_MAX_ALIGN};
+
+use crate::{AllocError, Stats};
+use arena::{Arena, RefillError};
+use drop_list::DropList;
+use free_list::{rank_of, FreeLists};
+use large::LargeBlocks;
+use size_class::{class_of, CLASS_SIZE};
+
+/// Where a block of a given layout lives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// No memory: a dangling pointer.
+    Empty,
+    /// A small block of `class`, in free lists of `rank`.
+    Small { class: usize, rank: usize },
+    /// A large block.
+    Large,
+}
+
+#[inline(always)]
+fn kind_of(size: usize, align: usize) -> Kind {
+    if size.wrapping_sub(1) < SMALL_MAX && align <= SMALL_MAX_ALIGN {
+        Kind::Small {
+            class: class_of(size),
+            rank: rank_of(align),
+        }
+    } else if size == 0 {
+        Kind::Empty
+    } else {
+        Kind::Large
+    }
+}
+
+/// The pointer handed out for zero-size requests: never dereferenced for
+/// any byte, aligned to `align` and to 16 (what byte blocks promise).
+#[inline(always)]
+fn dangling(align: usize) -> NonNull<u8> {
+    // SAFETY: an alignment is never zero.
+    unsafe { NonNull::new_unchecked(ptr::without_provenance_mut(align.max(GRANULE))) }
+}
+
+/// The allocation engine of one pool.
+///
+/// Every block it hands out is owned by it and freed when it drops or
+/// resets; every value registered with
+/// [`alloc_droppable`](Self::alloc_droppable) has its destructor run then.
+///
+/// ```
+/// use core::alloc::Layout;
+/// use arenapool::raw::RawPool;
+///
+/// let mut raw = RawPool::new(None);
+/// let layout = Layout::from_size_align(24, 8).unwrap();
+/// let block = raw.alloc(layout).unwrap();
+/// // SAFETY: `block` came from `raw` with `layout` and is freed once.
+/// unsafe { raw.dealloc(block, layout) };
+/// assert_eq!(raw.size(), 0);
+/// ```
+#[repr(C, align(64))]
+pub struct RawPool {
+    live_allocations: usize,
+    free: FreeLists,
+    arena: Arena,
+    large: LargeBlocks,
+    drops: DropList,
+    limit: Option<usize>,
+    /// Σ (class size − requested size) over live small blocks (a value's
+    /// drop header counts here too). With the arena's carved bytes and the
+    /// free lists it gives the live small bytes — see `live_bytes` — so that
+    /// a bump allocation of an exact class size updates no byte counter.
+    waste: usize,
+    /// Requested bytes of live large blocks.
+    large_live: usize,
+    /// Highest live byte count seen when it last decreased; see `note_peak`.
+    peak_live_bytes: usize,
+}
+
+// SAFETY: the engine exclusively owns all the memory its raw pointers reach;
+// nothing is shared with another engine or thread. The only foreign code it
+// runs is the destructors of registered values, and `alloc_droppable`'s
+// contract requires those values to be `Send`.
+unsafe impl Send for RawPool {}
+
+impl Default for RawPool {
+    fn default() -> Self {
+        RawPool::new(None)
+    }
+}
+
+impl RawPool {
+    /// An engine that holds no memory yet and may reserve at most `limit`
+    /// bytes (none: unbounded).
+    ///
+    /// ```
+    /// let raw = arenapool::raw::RawPool::new(Some(1 << 20));
+    /// assert_eq!(raw.limit(), Some(1 << 20));
+    /// ```
+    pub fn new(limit: Option<usize>) -> Self {
+        RawPool {
+            free: FreeLists::new(),
+            arena: Arena::new(),
+            large: LargeBlocks::new(),
+            drops: DropList::new(),
+            limit,
+            waste: 0,
+            large_live: 0,
+            live_allocations: 0,
+            peak_live_bytes: 0,
+        }
+    }
+
+    /// The byte limit on reserved memory, if any.
+    ///
+    /// ```
+    /// assert_eq!(arenapool::raw::RawPool::new(None).limit(), None);
+    /// ```
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    /// Live bytes requested (cymem's `Pool.size`).
+    ///
+    /// ```
+    /// assert_eq!(arenapool::raw::RawPool::new(None).size(), 0);
+    /// ```
+    #[inline]
+    pub fn size(&self) -> usize {
+        self.live_bytes()
+    }
+
+    /// Every carved byte is in a live block, a free list, or lost; a live
+    /// small block's bytes are its request plus its waste.
+    #[inline]
+    fn live_bytes(&self) -> usize {
+        self.arena.carved_bytes() - self.free.bytes() - self.free.lost_bytes() - self.waste
+            + self.large_live
+    }
+
+    /// Records that a block of `kind` now serves a request of `requested` bytes.
+    #[inline(always)]
+    fn account_alloc(&mut self, kind: Kind, requested: usize) {
+        match kind {
+            Kind::Small { class, .. } => self.waste += CLASS_SIZE[class] - requested,
+            Kind::Large => self.large_live += requested,
+            Kind::Empty => {}
+        }
+    }
+
+    /// Undoes [`account_alloc`](Self::account_alloc).
+    #[inline(always)]
+    fn account_free(&mut self, kind: Kind, requested: usize) {
+        match kind {
+            Kind::Small { class, .. } => self.waste -= CLASS_SIZE[class] - requested,
+            Kind::Large => self.large_live -= requested,
+            Kind::Empty => {}
+        }
+    }
+
+    /// A snapshot of the accounting.
+    ///
+    /// ```
+    /// let raw = arenapool::raw::RawPool::new(None);
+    /// assert_eq!(raw.stats().reserved_bytes, 0);
+    /// ```
+    pub fn stats(&self) -> Stats {
+        Stats {
+            live_allocations: self.live_allocations,
+            live_bytes: self.live_bytes(),
+            reserved_bytes: self.reserved_bytes(),
+            free_list_bytes: self.free.bytes(),
+            peak_live_bytes: self.peak_live_bytes.max(self.live_bytes()),
+            chunks: self.arena.chunks(),
+            large_blocks: self.large.count(),
+        }
+    }
+
+    fn reserved_bytes(&self) -> usize {
+        self.arena.reserved_bytes() + self.large.bytes()
+    }
+
+    /// The peak only needs recording when live bytes are about to drop.
+    #[inline(always)]
+    fn note_peak(&mut self) {
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes());
+    }
+
+    // --- allocation ----------------------------------------------------
+
+    /// Allocates a zeroed block for `layout`.
+    ///
+    /// The block is aligned to `layout.align()` and to 16; a zero-size
+    /// request returns a dangling pointer so aligned and reserves nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LimitExceeded`] past the limit, [`AllocError::OutOfMemory`]
+    /// when the global allocator refuses; the engine is unchanged.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let mut raw = arenapool::raw::RawPool::new(None);
+    /// let block = raw.alloc(Layout::new::<[u64; 4]>()).unwrap();
+    /// assert_eq!(block.as_ptr() as usize % 16, 0);
+    /// ```
+    #[inline]
+    pub fn alloc(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        let block = self.block_alloc::<true>(layout)?;
+        self.account_alloc(kind_of(layout.size(), layout.align()), layout.size());
+        self.live_allocations += 1;
+        Ok(block)
+    }
+
+    /// Allocates a block for `layout` whose contents are unspecified
+    /// (stale bytes of a freed block may show). Otherwise as
+    /// [`alloc`](Self::alloc).
+    ///
+    /// # Errors
+    ///
+    /// As for [`alloc`](Self::alloc).
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let mut raw = arenapool::raw::RawPool::new(None);
+    /// let block = raw.alloc_uninit(Layout::new::<u32>()).unwrap();
+    /// // SAFETY: the block is 4 writable bytes aligned for u32.
+    /// unsafe { block.cast::<u32>().write(7) };
+    /// ```
+    #[inline]
+    pub fn alloc_uninit(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        let block = self.block_alloc::<false>(layout)?;
+        self.account_alloc(kind_of(layout.size(), layout.align()), layout.size());
+        self.live_allocations += 1;
+        Ok(block)
+    }
+
+    /// A block for `layout`, zeroed if `ZERO`, without accounting.
+    #[inline(always)]
+    fn block_alloc<const ZERO: bool>(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        let size = layout.size();
+        if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= GRANULE {
+            let class = class_of(size);
+            let block = match self.free.pop(class, 0) {
+                Some(block) => block,
+                None => match self.arena.try_take(CLASS_SIZE[class]) {
+                    Some(block) => block,
+                    None => self.small_alloc_slow(class, 0, GRANULE)?,
+                },
+            };
+            if ZERO {
+                // SAFETY: a class-`class` block has at least `size` writable bytes.
+                unsafe { block.as_ptr().write_bytes(0, size) };
+            }
+            Ok(block)
+        } else {
+            self.block_alloc_slow::<ZERO>(layout)
+        }
+    }
+
+    /// Everything but a small, ordinarily aligned block: zero-size,
+    /// over-aligned and large requests.
+    #[cold]
+    #[inline(never)]
+    fn block_alloc_slow<const ZERO: bool>(
+        &mut self,
+        layout: Layout,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let (size, align) = (layout.size(), layout.align());
+        match kind_of(size, align) {
+            Kind::Empty => Ok(dangling(align)),
+            Kind::Small { class, rank } => {
+                let block = match self.free.pop(class, rank) {
+                    Some(block) => block,
+                    None => self.small_alloc_slow(class, rank, align)?,
+                };
+                if ZERO {
+                    // SAFETY: a class-`class` block has at least `size` writable bytes.
+                    unsafe { block.as_ptr().write_bytes(0, size) };
+                }
+                Ok(block)
+            }
+            Kind::Large => self.large_alloc(size, align, ZERO),
+        }
+    }
+
+    /// Carves a block of `class` aligned to `align` from the span, refilling
+    /// the span if needed. Padding before an over-aligned block is filed for
+    /// reuse, not lost.
+    #[cold]
+    #[inline(never)]
+    fn small_alloc_slow(
+        &mut self,
+        class: usize,
+        rank: usize,
+        align: usize,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let len = CLASS_SIZE[class];
+        loop {
+            let pad = self.arena.padding_for(align);
+            if self.arena.remaining() >= pad + len {
+                if pad > 0 {
+                    // SAFETY: `pad` (a multiple of 16, since the cursor is
+                    // 16-aligned and `align` a larger power of two) fits, and
+                    // the carved padding is a fresh region of the pool.
+                    unsafe {
+                        let padding = self.arena.take(pad);
+                        self.free.push_region(padding, pad);
+                    }
+                }
+                // SAFETY: `len` is a class size (a multiple of 16) and fits.
+                return Ok(unsafe { self.arena.take(len) });
+            }
+            // Room for the block and the worst padding before it.
+            self.refill(len + align.max(GRANULE) - GRANULE)?;
+            debug_assert!(rank < free_list::RANKS);
+        }
+    }
+
+    /// Gives the arena a new span of at least `need` bytes; files the old
+    /// span's tail for reuse.
+    fn refill(&mut self, need: usize) -> Result<(), AllocError> {
+        let budget = self
+            .limit
+            .map(|limit| limit.saturating_sub(self.large.bytes()));
+        match self.arena.refill(need, budget) {
+            Ok(tail) => {
+                if let Some((tail, len)) = tail {
+                    // SAFETY: the tail is the unused, 16-aligned end of the old
+                    // span (a multiple of 16, at least 16 bytes), owned by the pool.
+                    unsafe { self.free.push_region(tail, len) };
+                }
+                Ok(())
+            }
+            Err(RefillError::Limit) => Err(self.limit_exceeded(need)),
+            Err(RefillError::OutOfMemory) => Err(AllocError::OutOfMemory {
+                size: need,
+                align: GRANULE,
+            }),
+        }
+    }
+
+    #[cold]
+    fn limit_exceeded(&self, requested: usize) -> AllocError {
+        AllocError::LimitExceeded {
+            requested,
+            limit: self.limit.unwrap_or(usize::MAX),
+            reserved: self.reserved_bytes(),
+        }
+    }
+
+    /// A large block of its own; zeroed by the system when `zeroed`.
+    #[cold]
+    #[inline(never)]
+    fn large_alloc(
+        &mut self,
+        size: usize,
+        align: usize,
+        zeroed: bool,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let system =
+            large::system_layout(size, align).ok_or(AllocError::LayoutTooLarge { size, align })?;
+        self.check_limit(system.size(), size)?;
+        self.large
+            .alloc(system, zeroed)
+            .ok_or(AllocError::OutOfMemory {
+                size: system.size(),
+                align: system.align(),
+            })
+    }
+
+    /// Errs if reserving `extra` more bytes would pass the limit.
+    #[inline]
+    fn check_limit(&self, extra: usize, requested: usize) -> Result<(), AllocError> {
+        match self.limit {
+            Some(limit) if self.reserved_bytes().saturating_add(extra) > limit => {
+                Err(self.limit_exceeded(requested))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    // --- freeing -------------------------------------------------------
+
+    /// Frees a block for reuse.
+    ///
+    /// # Safety
+    ///
+    /// `block` must have been returned by [`alloc`](Self::alloc),
+    /// [`alloc_uninit`](Self::alloc_uninit) or [`realloc`](Self::realloc) of
+    /// this engine with `layout` (for `realloc`: its new size and the same
+    /// alignment), since its last reset, and not have been freed. Nothing may
+    /// use it afterwards.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let mut raw = arenapool::raw::RawPool::new(None);
+    /// let layout = Layout::new::<u64>();
+    /// let block = raw.alloc(layout).unwrap();
+    /// // SAFETY: allocated above with `layout`, freed once.
+    /// unsafe { raw.dealloc(block, layout) };
+    /// assert_eq!(raw.stats().live_allocations, 0);
+    /// ```
+    #[inline]
+    pub unsafe fn dealloc(&mut self, block: NonNull<u8>, layout: Layout) {
+        self.note_peak();
+        // SAFETY: forwarded from the caller.
+        unsafe { self.block_dealloc(block, layout) };
+        self.account_free(kind_of(layout.size(), layout.align()), layout.size());
+        self.live_allocations -= 1;
+    }
+
+    /// Frees a block without accounting.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc).
+    #[inline(always)]
+    unsafe fn block_dealloc(&mut self, block: NonNull<u8>, layout: Layout) {
+        match kind_of(layout.size(), layout.align()) {
+            // SAFETY: the block is a live small block of this class and rank,
+            // owned by this engine and no longer used (caller).
+            Kind::Small { class, rank } => unsafe { self.free.push(block, class, rank) },
+            Kind::Empty => {}
+            Kind::Large => {
+                let system = large::system_layout(layout.size(), layout.align());
+                // SAFETY: a live large block of this engine; its system layout
+                // was computed the same way (and fitted) when it was made.
+                unsafe { self.large.dealloc(block, system.unwrap_unchecked()) }
+            }
+        }
+    }
+
+    // --- realloc -------------------------------------------------------
+
+    /// Resizes a block to `new_size` bytes, keeping its alignment.
+    ///
+    /// The contents up to the smaller size are kept and any new bytes are
+    /// zero. The block stays where it is when it can: a resize within its
+    /// size class, the newest block of the span, a shrink (the tail is filed
+    /// for reuse), or a large block the system grows in place. Otherwise the
+    /// contents move to a new block and the old one is recycled.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LayoutTooLarge`], [`AllocError::LimitExceeded`] or
+    /// [`AllocError::OutOfMemory`]; the old block is then untouched and still
+    /// owned by the caller.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc) with `old`. On success the old
+    /// pointer must no longer be used; the new one has layout
+    /// `(new_size, old.align())`.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let mut raw = arenapool::raw::RawPool::new(None);
+    /// let old = Layout::from_size_align(8, 8).unwrap();
+    /// let block = raw.alloc(old).unwrap();
+    /// // SAFETY: allocated above with `old`; only the new pointer is used after.
+    /// let block = unsafe { raw.realloc(block, old, 64) }.unwrap();
+    /// assert_eq!(raw.size(), 64);
+    /// ```
+    pub unsafe fn realloc(
+        &mut self,
+        block: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let align = old.align();
+        let new =
+            Layout::from_size_align(new_size, align).map_err(|_| AllocError::LayoutTooLarge {
+                size: new_size,
+                align,
+            })?;
+        if new_size < old.size() {
+            self.note_peak();
+        }
+        // SAFETY: forwarded from the caller.
+        let moved = unsafe { self.block_realloc(block, old, new)? };
+        self.account_free(kind_of(old.size(), align), old.size());
+        self.account_alloc(kind_of(new_size, align), new_size);
+        Ok(moved)
+    }
+
+    /// Resizes without accounting.
+    ///
+    /// # Safety
+    ///
+    /// As for [`realloc`](Self::realloc).
+    unsafe fn block_realloc(
+        &mut self,
+        block: NonNull<u8>,
+        old: Layout,
+        new: Layout,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let (old_size, new_size) = (old.size(), new.size());
+        let in_place = match (
+            kind_of(old_size, old.align()),
+            kind_of(new_size, new.align()),
+        ) {
+            (Kind::Small { class: from, .. }, Kind::Small { class: to, .. }) => {
+                let (old_len, new_len) = (CLASS_SIZE[from], CLASS_SIZE[to]);
+                if from == to || self.arena.resize_newest(block, old_len, new_len) {
+                    true
+                } else if to < from {
+                    // SAFETY: the block's bytes from `new_len` to `old_len` are
+                    // no longer part of it: a 16-aligned region of the pool.
+                    unsafe { self.free.push_region(block.add(new_len), old_len - new_len) };
+                    true
+                } else {
+                    false
+                }
+            }
+            (Kind::Large, Kind::Large) => {
+                let old_sys = large::system_layout(old_size, old.align());
+                let new_sys = large::system_layout(new_size, new.align()).ok_or(
+                    AllocError::LayoutTooLarge {
+                        size: new_size,
+                        align: new.align(),
+                    },
+                )?;
+                // SAFETY: as in `block_dealloc`.
+                let old_sys = unsafe { old_sys.unwrap_unchecked() };
+                self.check_limit(new_sys.size().saturating_sub(old_sys.size()), new_size)?;
+                // SAFETY: a live large block of this engine (caller), resized
+                // to a system layout of the same alignment.
+                let moved = unsafe { self.large.realloc(block, old_sys, new_sys) };
+                let moved = moved.ok_or(AllocError::OutOfMemory {
+                    size: new_sys.size(),
+                    align: new_sys.align(),
+                })?;
+                if new_size > old_size {
+                    // SAFETY: the block now has `new_size` writable bytes.
+                    unsafe { moved.add(old_size).write_bytes(0, new_size - old_size) };
+                }
+                return Ok(moved);
+            }
+            _ => false,
+        };
+        if in_place {
+            if new_size > old_size {
+                // SAFETY: the block's class holds at least `new_size` bytes.
+                unsafe { block.add(old_size).write_bytes(0, new_size - old_size) };
+            }
+            return Ok(block);
+        }
+        // Move: new block first, so that a failure leaves the old one intact.
+        let moved = self.block_alloc::<false>(new)?;
+        let kept = old_size.min(new_size);
+        // SAFETY: both blocks are live and distinct, `kept` bytes long at least.
+        unsafe {
+            ptr::copy_nonoverlapping(block.as_ptr(), moved.as_ptr(), kept);
+            moved.add(kept).write_bytes(0, new_size - kept);
+            self.block_dealloc(block, old);
+        }
+        Ok(moved)
+    }
+
+    // --- values with destructors ---------------------------------------
+
+    /// Allocates room for a value of layout `value` whose destructor the
+    /// engine will run — `drop_fn`, called with the start of the value's
+    /// block — when it resets or drops, unless the value is freed first with
+    /// [`dealloc_droppable`](Self::dealloc_droppable). The returned memory is
+    /// uninitialised.
+    ///
+    /// # Errors
+    ///
+    /// As for [`alloc`](Self::alloc).
+    ///
+    /// # Safety
+    ///
+    /// Before the engine can next reset or drop, the caller must write at the
+    /// returned address a value that `drop_fn` drops soundly — given the
+    /// block start, it must find the value at the offset of
+    /// [`droppable_offset`](Self::droppable_offset) — and that may be dropped
+    /// on any thread the engine is sent to (a `Send` value).
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use core::ptr::NonNull;
+    /// use arenapool::raw::RawPool;
+    ///
+    /// unsafe fn drop_string(block: NonNull<u8>) {
+    ///     let offset = RawPool::droppable_offset(Layout::new::<String>());
+    ///     // SAFETY: a String was written `offset` bytes into the block.
+    ///     unsafe { block.add(offset).cast::<String>().drop_in_place() }
+    /// }
+    /// let mut raw = RawPool::new(None);
+    /// // SAFETY: a String is written before the engine can drop or reset.
+    /// unsafe {
+    ///     let slot = raw.alloc_droppable(Layout::new::<String>(), drop_string).unwrap();
+    ///     slot.cast::<String>().write(String::from("freed at drop"));
+    /// }
+    /// drop(raw); // runs drop_string
+    /// ```
+    pub unsafe fn alloc_droppable(
+        &mut self,
+        value: Layout,
+        drop_fn: DropFn,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let (block_layout, offset) =
+            drop_list::block_layout(value).ok_or(AllocError::LayoutTooLarge {
+                size: value.size(),
+                align: value.align(),
+            })?;
+        let block = self.block_alloc::<false>(block_layout)?;
+        self.account_alloc(
+            kind_of(block_layout.size(), block_layout.align()),
+            value.size(),
+        );
+        self.live_allocations += 1;
+        // SAFETY: `block` is fresh, aligned for the header (16 or more) and
+        // laid out by `block_layout`; the caller writes the value before the
+        // registry can run.
+        Ok(unsafe { self.drops.register(block, offset, drop_fn) })
+    }
+
+    /// The offset of a droppable value of layout `value` from the start of
+    /// its block: what a [`DropFn`] adds to reach the value.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let offset = arenapool::raw::RawPool::droppable_offset(Layout::new::<u64>());
+    /// assert!(offset >= 8);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If a block for `value` could not exist (it would overflow `isize`).
+    #[inline]
+    pub fn droppable_offset(value: Layout) -> usize {
+        drop_list::block_layout(value)
+            .expect("layout of a droppable value overflows")
+            .1
+    }
+
+    /// Frees a value registered with [`alloc_droppable`](Self::alloc_droppable)
+    /// without running its destructor (the caller has run it, or moved the
+    /// value out).
+    ///
+    /// # Safety
+    ///
+    /// `value` must have been returned by `alloc_droppable` of this engine with
+    /// layout `layout`, since its last reset, and not been freed; nothing may
+    /// use it afterwards.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use core::ptr::NonNull;
+    /// use arenapool::raw::RawPool;
+    ///
+    /// unsafe fn never(_: NonNull<u8>) { unreachable!() }
+    /// let mut raw = RawPool::new(None);
+    /// let layout = Layout::new::<u8>();
+    /// // SAFETY: freed (without dropping a u8) before the engine drops.
+    /// unsafe {
+    ///     let slot = raw.alloc_droppable(layout, never).unwrap();
+    ///     raw.dealloc_droppable(slot, layout);
+    /// }
+    /// ```
+    pub unsafe fn dealloc_droppable(&mut self, value: NonNull<u8>, layout: Layout) {
+        // SAFETY: the layout fitted when the value was allocated (caller).
+        let (block_layout, offset) = unsafe { drop_list::block_layout(layout).unwrap_unchecked() };
+        self.note_peak();
+        // SAFETY: `value` is registered with `offset` and is given up (caller);
+        // its block was allocated with `block_layout`.
+        unsafe {
+            let block = self.drops.unregister(value, offset);
+            self.block_dealloc(block, block_layout);
+        }
+        self.account_free(
+            kind_of(block_layout.size(), block_layout.align()),
+            layout.size(),
+        );
+        self.live_allocations -= 1;
+    }
+
+    // --- reset ---------------------------------------------------------
+
+    /// Runs the destructors of every registered value, then forgets every
+    /// block: large blocks go back to the system, the newest chunk is kept
+    /// for reuse and the others are freed. If a destructor panics, the rest
+    /// still run and the engine is reset before the panic goes on.
+    ///
+    /// Every pointer the engine handed out is dangling afterwards.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let mut raw = arenapool::raw::RawPool::new(None);
+    /// raw.alloc(Layout::new::<[u8; 100]>()).unwrap();
+    /// raw.reset();
+    /// assert_eq!(raw.stats().live_allocations, 0);
+    /// ```
+    pub fn reset(&mut self) {
+        /// Releases the memory even if a destructor unwinds.
+        struct Release<'a>(&'a mut RawPool);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let raw = &mut *self.0;
+                raw.note_peak();
+                raw.large.free_all();
+                raw.free.clear();
+                raw.arena.reset();
+                raw.waste = 0;
+                raw.large_live = 0;
+                raw.live_allocations = 0;
+            }
+        }
+        let release = Release(self);
+        // SAFETY: registered values were written before anything could reset
+        // (`alloc_droppable`'s contract) and their blocks are still allocated.
+        unsafe { release.0.drops.run_all() };
+    }
+}
+
+impl Drop for RawPool {
+    fn drop(&mut self) {
+        // Destructors first, while every block is still allocated; the
+        // fields then free the memory (also if a destructor unwinds).
+        if !self.drops.is_empty() {
+            // SAFETY: as in `reset`.
+            unsafe { self.drops.run_all() };
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Size classes of the small-block engine.
+//!
+//! Every small block occupies a whole *class*: its requested size rounded up
+//! to the class size. Freed blocks of one class are interchangeable, which is
+//! what lets a free list serve later requests without a per-block header.
+//!
+//! ```text
+//! class     0    1    2   ...   31  | 32   33   34   35  | 36 ... | 43
+//! bytes    16   32   48   ...  512  | 640  768  896 1024 | 1280   | 4096
+//!          └── 16-byte steps ─────┘   └─ 4 classes per doubling ─────┘
+//! ```
+//!
+//! Up to 512 bytes a class wastes at most 15 bytes; above, at most a fifth
+//! of the block. Requests above [`SMALL_MAX`] are large blocks and have no
+//! class.
+
+/// The largest request (in bytes) served from the arena; larger ones are
+/// large blocks.
+pub const SMALL_MAX: usize = 4096;
+
+/// The largest alignment served from the arena; blocks aligned stricter are
+/// large blocks.
+pub const SMALL_MAX_ALIGN: usize = 64;
+
+/// Granule of every small block: all class sizes and span bounds are
+/// multiples of it, and every small block is aligned to it.
+pub const GRANULE: usize = 16;
+
+/// Classes in 16-byte steps (16 ..= 512).
+const LINEAR_CLASSES: usize = 32;
+/// Largest size of the linear classes.
+const LINEAR_MAX: usize = LINEAR_CLASSES * GRANULE;
+
+/// Number of size classes.
+pub const NUM_CLASSES: usize = LINEAR_CLASSES + 12;
+
+/// Size in bytes of every class, smallest first.
+pub const CLASS_SIZE: [usize; NUM_CLASSES] = {
+    let mut table = [0; NUM_CLASSES];
+    let mut c = 0;
+    while c < NUM_CLASSES {
+        table[c] = if c < LINEAR_CLASSES {
+            (c + 1) * GRANULE
+        } else {
+            let k = c - LINEAR_CLASSES;
+            // 4 classes per doubling: 5/4, 6/4, 7/4, 8/4 of the power of two below.
+            ((k % 4) + 5) << (7 + k / 4)
+        };
+        c += 1;
+    }
+    table
+};
+
+/// The class that holds a request of `size` bytes (`1 ..= SMALL_MAX`): the
+/// smallest class at least that large.
+#[inline(always)]
+pub const fn class_of(size: usize) -> usize {
+    debug_assert!(size >= 1 && size <= SMALL_MAX);
+    if size <= LINEAR_MAX {
+        (size - 1) / GRANULE
+    } else {
+        let s = size - 1;
+        let log = usize::BITS as usize - 1 - s.leading_zeros() as usize;
+        LINEAR_CLASSES + (log - 9) * 4 + ((s >> (log - 2)) - 4)
+    }
+}
+
+/// The largest class whose size is at most `bytes` (`bytes >= GRANULE`):
+/// where a left-over region of that many bytes can be filed for reuse.
+#[inline]
+pub const fn floor_class(bytes: usize) -> usize {
+    debug_assert!(bytes >= GRANULE);
+    if bytes >= SMALL_MAX {
+        return NUM_CLASSES - 1;
+    }
+    let c = class_of(bytes);
+    if CLASS_SIZE[c] == bytes {
+        c
+    } else {
+        c - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_increasing_granular_and_ends_at_small_max() {
+        assert_eq!(CLASS_SIZE[0], GRANULE);
+        assert_eq!(CLASS_SIZE[NUM_CLASSES - 1], SMALL_MAX);
+        for w in CLASS_SIZE.windows(2) {
+            assert!(w[0] < w[1]);
+            assert_eq!(w[1] % GRANULE, 0);
+        }
+    }
+
+    #[test]
+    fn class_of_is_the_smallest_class_that_fits() {
+        for size in 1..=SMALL_MAX {
+            let c = class_of(size);
+            assert!(CLASS_SIZE[c] >= size, "size {size} class {c}");
+            if c > 0 {
+                assert!(CLASS_SIZE[c - 1] < size, "size {size} class {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn waste_is_bounded() {
+        for size in 1..=SMALL_MAX {
+            let waste = CLASS_SIZE[class_of(size)] - size;
+            assert!(
+                waste < GRANULE || waste * 5 <= CLASS_SIZE[class_of(size)],
+                "{size}"
+            );
+        }
+    }
+
+    #[test]
+    fn floor_class_is_the_largest_class_that_fits() {
+        for bytes in (GRANULE..=2 * SMALL_MAX).step_by(GRANULE) {
+            let c = floor_class(bytes);
+            assert!(CLASS_SIZE[c] <= bytes);
+            if c + 1 < NUM_CLASSES {
+                assert!(CLASS_SIZE[c + 1] > bytes, "{bytes}");
+            }
+        }
+    }
+}
