@@ -87,6 +87,25 @@ impl Pool {
         }
     }
 
+    /// An empty pool whose first chunk has room for `capacity` bytes of
+    /// small blocks, so that a document of known size needs no chunk growth.
+    ///
+    /// ```
+    /// let pool = arenapool::Pool::with_capacity(64 * 1024);
+    /// assert!(pool.stats().reserved_bytes >= 64 * 1024);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` exceeds `isize::MAX`; an allocator failure goes to
+    /// [`std::alloc::handle_alloc_error`].
+    #[track_caller]
+    pub fn with_capacity(capacity: usize) -> Self {
+        Pool {
+            raw: UnsafeCell::new(unwrap_or_fail(RawPool::with_capacity(capacity, None))),
+        }
+    }
+
     /// The limit given to [`with_limit`](Self::with_limit), if any.
     ///
     /// ```

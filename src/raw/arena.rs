@@ -80,6 +80,17 @@ impl Arena {
         self.retired + (self.cursor as usize - self.start as usize)
     }
 
+    /// An arena whose first chunk has room for at least `capacity` bytes;
+    /// `None` if the global allocator refuses it.
+    pub fn with_capacity(capacity: usize) -> Option<Self> {
+        let bump = Bump::try_with_min_align_and_capacity(capacity).ok()?;
+        Some(Arena {
+            chunks: usize::from(bump.allocated_bytes() > 0),
+            bump,
+            ..Arena::new()
+        })
+    }
+
     /// Bytes left in the current span.
     #[inline(always)]
     pub fn remaining(&self) -> usize {

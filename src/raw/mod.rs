@@ -143,6 +143,43 @@ impl RawPool {
         }
     }
 
+    /// An engine whose first chunk already has room for `capacity` bytes of
+    /// small blocks, so that they need no chunk growth.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LimitExceeded`] if the chunk would pass `limit`,
+    /// [`AllocError::OutOfMemory`] if the global allocator refuses it.
+    ///
+    /// ```
+    /// let raw = arenapool::raw::RawPool::with_capacity(4096, None).unwrap();
+    /// assert!(raw.stats().reserved_bytes >= 4096);
+    /// ```
+    pub fn with_capacity(capacity: usize, limit: Option<usize>) -> Result<Self, AllocError> {
+        if limit.is_some_and(|limit| capacity > limit) {
+            return Err(AllocError::LimitExceeded {
+                requested: capacity,
+                limit: limit.unwrap_or(0),
+                reserved: 0,
+            });
+        }
+        let arena = Arena::with_capacity(capacity).ok_or(AllocError::OutOfMemory {
+            size: capacity,
+            align: GRANULE,
+        })?;
+        let mut raw = RawPool::new(limit);
+        raw.arena = arena;
+        if limit.is_some_and(|limit| raw.reserved_bytes() > limit) {
+            // bumpalo rounds the chunk up; give it back rather than pass the limit.
+            return Err(AllocError::LimitExceeded {
+                requested: capacity,
+                limit: limit.unwrap_or(0),
+                reserved: 0,
+            });
+        }
+        Ok(raw)
+    }
+
     /// The byte limit on reserved memory, if any.
     ///
     /// ```

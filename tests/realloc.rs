@@ -1,0 +1,178 @@
+//! realloc: grow and shrink, in place and by copy, across the large range.
+
+use arenapool::{AllocError, Handle, Pool};
+
+fn addr<T: ?Sized>(h: &Handle<'_, T>) -> usize {
+    Handle::as_ptr(h).cast::<u8>() as usize
+}
+
+fn pattern(block: &mut [u8], seed: u8) {
+    for (i, b) in block.iter_mut().enumerate() {
+        *b = seed.wrapping_add(i as u8) | 1;
+    }
+}
+
+fn has_pattern(block: &[u8], seed: u8) -> bool {
+    block.iter().enumerate().all(|(i, &b)| b == seed.wrapping_add(i as u8) | 1)
+}
+
+#[test]
+fn growth_keeps_contents_and_zeroes_the_tail() {
+    let pool = Pool::new();
+    for (from, to) in [(1, 2), (5, 16), (16, 17), (30, 500), (100, 4096), (4000, 4097), (5000, 100_000), (0, 64), (0, 10_000)] {
+        let mut block = pool.alloc(1, from);
+        pattern(&mut block, 7);
+        pool.realloc(&mut block, to);
+        assert_eq!(block.len(), to);
+        assert!(has_pattern(&block[..from], 7), "{from} -> {to}");
+        assert!(block[from..].iter().all(|&b| b == 0), "{from} -> {to}");
+        assert_eq!(addr(&block) % 16, 0);
+        pool.free(block);
+        assert_eq!(pool.size(), 0);
+    }
+}
+
+#[test]
+fn shrinking_keeps_the_prefix() {
+    let pool = Pool::new();
+    for (from, to) in [(2, 1), (17, 16), (500, 30), (4096, 100), (100_000, 5000), (5000, 4000), (64, 0), (10_000, 0)] {
+        let mut block = pool.alloc(1, from);
+        pattern(&mut block, 3);
+        pool.realloc(&mut block, to);
+        assert_eq!(block.len(), to);
+        assert!(has_pattern(&block, 3), "{from} -> {to}");
+        assert_eq!(pool.size(), to);
+        // Growing back zeroes what the shrink cut off.
+        pool.realloc(&mut block, from);
+        assert!(block[to..].iter().all(|&b| b == 0), "{from} -> {to} -> {from}");
+        pool.free(block);
+    }
+}
+
+#[test]
+fn newest_block_grows_in_place() {
+    let pool = Pool::with_capacity(8192);
+    let _older = pool.alloc(1, 32);
+    let mut tokens = pool.alloc_slice_zeroed::<u64>(4);
+    tokens[3] = 42;
+    let at = addr(&tokens);
+    // Doubling, as spaCy's Doc grows its token array, while it is the newest block.
+    for len in [8, 16, 32, 64, 128, 256, 512] {
+        pool.realloc(&mut tokens, len);
+        assert_eq!(addr(&tokens), at, "moved at {len}");
+        assert_eq!(tokens[3], 42);
+    }
+    // Shrinking the newest block gives the bytes back to the span.
+    let reserved = pool.stats().reserved_bytes;
+    pool.realloc(&mut tokens, 4);
+    let next = pool.alloc(1, 16);
+    assert_eq!(addr(&next), at + 32);
+    assert_eq!(pool.stats().reserved_bytes, reserved);
+}
+
+#[test]
+fn growth_within_the_size_class_stays_in_place() {
+    let pool = Pool::new();
+    let mut block = pool.alloc(1, 17); // class of 32 bytes
+    let _newer = pool.alloc(1, 16);
+    let at = addr(&block);
+    pool.realloc(&mut block, 32);
+    assert_eq!(addr(&block), at);
+    pool.realloc(&mut block, 33); // next class: moves
+    assert_ne!(addr(&block), at);
+    assert_eq!(pool.size(), 33 + 16);
+}
+
+#[test]
+fn moved_blocks_are_recycled() {
+    let pool = Pool::new();
+    let mut a = pool.alloc(1, 64);
+    let _newer = pool.alloc(1, 16);
+    let old = addr(&a);
+    pool.realloc(&mut a, 128);
+    assert_ne!(addr(&a), old);
+    let reuse = pool.alloc(1, 64);
+    assert_eq!(addr(&reuse), old);
+}
+
+#[test]
+fn shrink_in_place_files_the_tail_for_reuse() {
+    let pool = Pool::new();
+    let mut a = pool.alloc(1, 256);
+    let _newer = pool.alloc(1, 16);
+    let at = addr(&a);
+    pool.realloc(&mut a, 64);
+    assert_eq!(addr(&a), at);
+    let tail = pool.alloc(1, 192);
+    assert_eq!(addr(&tail), at + 64);
+}
+
+#[test]
+fn large_blocks_grow_and_shrink_through_the_system() {
+    let pool = Pool::new();
+    let mut big = pool.alloc(1, 8192);
+    pattern(&mut big, 9);
+    let mut len = 8192;
+    while len < (1 << 22) {
+        len *= 2;
+        pool.realloc(&mut big, len);
+        assert!(has_pattern(&big[..8192], 9));
+        assert!(big[8192..].iter().all(|&b| b == 0));
+        assert_eq!(pool.stats().large_blocks, 1);
+    }
+    pool.realloc(&mut big, 10_000);
+    assert!(has_pattern(&big[..8192], 9));
+    assert_eq!(pool.size(), 10_000);
+    pool.realloc(&mut big, 100); // back into the small range
+    assert!(has_pattern(&big, 9));
+    assert_eq!(pool.stats().large_blocks, 0);
+}
+
+#[test]
+fn typed_slices_realloc_by_element() {
+    let pool = Pool::new();
+    let mut ids = pool.alloc_slice_copy(&[1u32, 2, 3]);
+    pool.realloc(&mut ids, 6);
+    assert_eq!(*ids, [1, 2, 3, 0, 0, 0]);
+    assert_eq!(pool.size(), 24);
+    pool.realloc(&mut ids, 2);
+    assert_eq!(*ids, [1, 2]);
+    let mut unit = pool.alloc_slice_zeroed::<()>(3);
+    pool.realloc(&mut unit, 1_000_000);
+    assert_eq!(unit.len(), 1_000_000);
+    assert_eq!(pool.size(), 8);
+}
+
+#[test]
+fn over_aligned_slices_keep_their_alignment() {
+    #[derive(Clone, Copy, bytemuck::Zeroable)]
+    #[repr(C, align(64))]
+    struct Line([u8; 64]);
+    let pool = Pool::new();
+    let mut lines = pool.alloc_slice_zeroed::<Line>(1);
+    for len in [2, 3, 10, 70, 3, 1] {
+        pool.realloc(&mut lines, len);
+        assert_eq!(addr(&lines) % 64, 0);
+    }
+    pool.free(lines);
+    assert_eq!(pool.size(), 0);
+}
+
+#[test]
+fn failed_realloc_leaves_the_handle_intact() {
+    let pool = Pool::with_limit(300 * 1024);
+    let mut block = pool.alloc(1, 1000);
+    pattern(&mut block, 5);
+    let before = (addr(&block), pool.stats());
+    let err = pool.try_realloc(&mut block, 1 << 20).unwrap_err();
+    assert!(matches!(err, AllocError::LimitExceeded { .. }));
+    assert_eq!((addr(&block), pool.stats()), before);
+    assert_eq!(block.len(), 1000);
+    assert!(has_pattern(&block, 5));
+    // Large to larger, refused by the limit.
+    let mut big = pool.alloc(1, 100_000);
+    pattern(&mut big, 1);
+    assert!(pool.try_realloc(&mut big, 400 * 1024).is_err());
+    assert_eq!(big.len(), 100_000);
+    assert!(has_pattern(&big, 1));
+}

@@ -1,0 +1,141 @@
+//! Reuse after free: reserved memory stays bounded under churn.
+
+use arenapool::{Handle, Pool};
+
+fn scaled(native: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        native
+    }
+}
+
+/// xorshift: the same sequence on every run.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+#[test]
+fn free_then_same_size_allocations_do_not_grow_reserved() {
+    let pool = Pool::new();
+    for size in [8, 16, 24, 100, 600, 4096, 10_000] {
+        let blocks: Vec<_> = (0..scaled(64, 8)).map(|_| pool.alloc(1, size)).collect();
+        let reserved = pool.stats().reserved_bytes;
+        for b in blocks {
+            pool.free(b);
+        }
+        let again: Vec<_> = (0..scaled(64, 8)).map(|_| pool.alloc(1, size)).collect();
+        assert_eq!(pool.stats().reserved_bytes, reserved, "size {size}");
+        for b in again {
+            pool.free(b);
+        }
+    }
+}
+
+#[test]
+fn freed_blocks_are_reused_newest_first() {
+    let pool = Pool::new();
+    let a = pool.alloc(1, 48);
+    let b = pool.alloc(1, 48);
+    let (pa, pb) = (Handle::as_ptr(&a) as *const u8, Handle::as_ptr(&b) as *const u8);
+    pool.free(a);
+    pool.free(b);
+    assert_eq!(Handle::as_ptr(&pool.alloc(1, 40)) as *const u8, pb);
+    assert_eq!(Handle::as_ptr(&pool.alloc(1, 33)) as *const u8, pa);
+}
+
+#[test]
+fn churn_keeps_reserved_near_peak_live() {
+    let live = scaled(100_000, 200);
+    let pairs = scaled(400_000, 2_000);
+    let pool = Pool::new();
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut blocks: Vec<_> = (0..live).map(|_| pool.alloc(1, 16 + rng.below(241))).collect();
+    let mut expected: usize = blocks.iter().map(|b| b.len()).sum();
+    for _ in 0..pairs {
+        let i = rng.below(blocks.len());
+        let fresh = pool.alloc(1, 16 + rng.below(241));
+        expected += fresh.len();
+        let old = std::mem::replace(&mut blocks[i], fresh);
+        expected -= old.len();
+        pool.free(old);
+    }
+    let stats = pool.stats();
+    assert_eq!(stats.live_bytes, expected);
+    assert_eq!(stats.live_allocations, live);
+    let ratio = stats.reserved_bytes as f64 / stats.peak_live_bytes as f64;
+    // Class rounding costs ~5% on this size mix, chunk slack at most 1/8.
+    let bound = if cfg!(miri) { 3.0 } else { 1.3 };
+    assert!(ratio <= bound, "reserved {} vs peak live {}: {ratio:.3}", stats.reserved_bytes, stats.peak_live_bytes);
+}
+
+#[test]
+fn chunk_growth_is_bounded() {
+    // A plain doubling arena may hold twice what it uses; ours at most 1/8 more
+    // (plus one minimum growth step).
+    let pool = Pool::new();
+    let n = scaled(200_000, 500);
+    let _blocks: Vec<_> = (0..n).map(|_| pool.alloc(1, 64)).collect();
+    let s = pool.stats();
+    assert!(s.reserved_bytes <= s.live_bytes + s.live_bytes / 8 + 256 * 1024 + 4096, "{s:?}");
+}
+
+#[test]
+fn reset_keeps_one_chunk_and_forgets_everything() {
+    let mut pool = Pool::new();
+    for _ in 0..scaled(5_000, 100) {
+        pool.alloc(1, 100);
+    }
+    pool.alloc(1, 100_000);
+    assert!(pool.stats().chunks > 1);
+    pool.reset();
+    let s = pool.stats();
+    assert_eq!((s.live_allocations, s.live_bytes, s.free_list_bytes, s.large_blocks), (0, 0, 0, 0));
+    assert_eq!(s.chunks, 1);
+    assert!(s.reserved_bytes > 0);
+    let kept = s.reserved_bytes;
+    // The kept chunk serves again, zeroed.
+    let block = pool.alloc(1, 100);
+    assert!(block.iter().all(|&b| b == 0));
+    assert_eq!(pool.stats().reserved_bytes, kept);
+}
+
+#[test]
+fn many_pools_of_mixed_work_account_exactly() {
+    // Per-document pools: create, mixed work, drop.
+    for doc in 0..scaled(200, 5) {
+        let pool = Pool::new();
+        let mut rng = Rng(doc as u64 + 1);
+        let mut blocks: Vec<Handle<'_, [u8]>> = Vec::new();
+        let mut expected = 0;
+        for _ in 0..100 + doc % 900 {
+            match rng.below(4) {
+                0 | 1 => {
+                    let b = pool.alloc(1 + rng.below(300), 1);
+                    expected += b.len();
+                    blocks.push(b);
+                }
+                2 if !blocks.is_empty() => {
+                    let b = blocks.swap_remove(rng.below(blocks.len()));
+                    expected -= b.len();
+                    pool.free(b);
+                }
+                _ if !blocks.is_empty() => {
+                    let i = rng.below(blocks.len());
+                    let new_len = rng.below(600);
+                    expected = expected - blocks[i].len() + new_len;
+                    pool.realloc(&mut blocks[i], new_len);
+                }
+                _ => {}
+            }
+            assert_eq!(pool.size(), expected);
+        }
+        assert_eq!(pool.stats().live_allocations, blocks.len());
+    }
+}
