@@ -65,6 +65,13 @@ impl<'p, T: ?Sized> Handle<'p, T> {
         self.pool
     }
 
+    /// The pointer the engine handed out (with its provenance: the whole
+    /// block, not just the value's current extent).
+    #[inline(always)]
+    pub(crate) fn raw_ptr(&self) -> NonNull<T> {
+        self.ptr
+    }
+
     /// The raw pointer, giving up the handle (the block stays allocated).
     #[inline(always)]
     pub(crate) fn into_raw(self) -> NonNull<T> {

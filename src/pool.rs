@@ -552,7 +552,10 @@ impl Pool {
         }
         let old = Layout::for_value::<[T]>(handle);
         let new = array_layout::<T>(new_len)?;
-        let block = NonNull::from(&mut **handle).cast::<u8>();
+        // The handle's own pointer, not one derived from `&mut [T]`: an
+        // in-place growth writes past the old length, where a reference
+        // grants no access.
+        let block = handle.raw_ptr().cast::<u8>();
         // SAFETY: this pool made the block with `old` (checked above; the
         // handle's length is kept in step with every resize) and the handle,
         // borrowed mutably, is its only access; `new` has the same alignment.

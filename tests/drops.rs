@@ -79,8 +79,9 @@ fn reset_and_drop_run_what_is_left_exactly_once() {
 fn values_of_many_layouts_are_dropped() {
     let drops = Arc::new(AtomicUsize::new(0));
     #[repr(align(64))]
-    struct Wide(Counted);
-    struct Big(Counted, #[allow(dead_code)] [u8; 10_000]);
+    struct Wide(#[allow(dead_code)] Counted);
+    #[allow(dead_code)]
+    struct Big(Counted, [u8; 10_000]);
     struct Zst;
     static ZST_DROPS: AtomicUsize = AtomicUsize::new(0);
     impl Drop for Zst {

@@ -1,0 +1,51 @@
+# The two commands of the README's contract:
+#   make demo  — build and run the spaCy-like pipeline example in release
+#   make test  — formatting, lints, every test, and the Miri run
+SHELL := /bin/bash
+CARGO ?= cargo
+# Miri runs the core crate's tests at reduced counts (see `scaled` in tests/).
+MIRIFLAGS ?=
+
+.PHONY: demo test fmt-check clippy test-rust miri bench doc clean
+
+demo:
+	$(CARGO) run --release --example owner
+
+test: fmt-check clippy test-rust miri
+	@echo "make test: all checks passed"
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test --workspace
+
+# Installs Miri when missing; if that is impossible, says so loudly and goes on.
+miri:
+	@if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^miri'; then \
+	  echo "make miri: installing the Miri component (nightly)"; \
+	  rustup component add miri rust-src --toolchain nightly || true; \
+	fi
+	@if rustup +nightly component list --installed 2>/dev/null | grep -q '^miri'; then \
+	  MIRIFLAGS="$(MIRIFLAGS)" $(CARGO) +nightly miri test -p arenapool; \
+	else \
+	  echo; \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	  echo "!! WARNING: Miri could not be installed on this machine.                   !!"; \
+	  echo "!! The unsafe code was NOT checked under Miri in this run.                 !!"; \
+	  echo "!! Install it with: rustup component add miri rust-src --toolchain nightly !!"; \
+	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
+	  echo; \
+	fi
+
+bench:
+	$(CARGO) bench -p arenapool-benches
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p arenapool
+
+clean:
+	$(CARGO) clean
