@@ -109,3 +109,8 @@ pub use error::AllocError;
 pub use handle::Handle;
 pub use pool::Pool;
 pub use stats::Stats;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
