@@ -374,3 +374,23 @@ fn pool_debug_shows_stats() {
         "{text}"
     );
 }
+
+#[test]
+fn with_capacity_serves_without_chunk_growth() {
+    let pool = Pool::with_capacity(64 * 1024);
+    let reserved = pool.stats().reserved_bytes;
+    assert!(reserved >= 64 * 1024);
+    assert_eq!(pool.stats().chunks, 1);
+    let blocks: Vec<_> = (0..scaled(1000, 100)).map(|_| pool.alloc(1, 64)).collect();
+    assert_eq!(pool.stats().reserved_bytes, reserved);
+    assert_eq!(pool.stats().chunks, 1);
+    assert_eq!(pool.size(), blocks.len() * 64);
+}
+
+#[test]
+fn raw_with_capacity_respects_the_limit() {
+    use arenapool::raw::RawPool;
+    assert!(matches!(RawPool::with_capacity(10_000, Some(5_000)), Err(AllocError::LimitExceeded { .. })));
+    let raw = RawPool::with_capacity(4_000, Some(1 << 20)).unwrap();
+    assert!(raw.stats().reserved_bytes <= 1 << 20);
+}
