@@ -3,10 +3,11 @@
 #   make test  — formatting, lints, every test, and the Miri run
 SHELL := /bin/bash
 CARGO ?= cargo
-# Miri runs the core crate's tests at reduced counts (see `scaled` in tests/).
+# Miri runs the core crate's tests at reduced counts (see `scaled` in tests/)
+# and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: demo test fmt-check clippy test-rust miri bench doc clean
+.PHONY: demo test fmt-check clippy test-rust miri bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
@@ -30,7 +31,7 @@ miri:
 	  rustup component add miri rust-src --toolchain nightly || true; \
 	fi
 	@if rustup +nightly component list --installed 2>/dev/null | grep -q '^miri'; then \
-	  MIRIFLAGS="$(MIRIFLAGS)" $(CARGO) +nightly miri test -p arenapool; \
+	  MIRIFLAGS="$(MIRIFLAGS)" $(CARGO) +nightly miri test -p arenapool -p arenapool-proptests; \
 	else \
 	  echo; \
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
@@ -40,6 +41,17 @@ miri:
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	  echo; \
 	fi
+
+# A deep property run (release build); CASES=100000 make proptest-deep
+CASES ?= 20000
+proptest-deep:
+	PROPTEST_CASES=$(CASES) $(CARGO) test --release -p arenapool-proptests
+
+# Coverage-guided fuzzing of the same operation language (not part of `make test`).
+FUZZ_SECONDS ?= 300
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd fuzz && ASAN_OPTIONS=allocator_may_return_null=1 $(CARGO) +nightly fuzz run ops -- -max_total_time=$(FUZZ_SECONDS)
 
 bench:
 	$(CARGO) bench -p arenapool-benches

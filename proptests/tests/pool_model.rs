@@ -18,7 +18,12 @@ fn max_ops() -> usize {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: cases(256, 8),
-        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel("proptest-regressions"))),
+        // Miri runs isolated from the file system: no persisted seeds there.
+        failure_persistence: if cfg!(miri) {
+            None
+        } else {
+            Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions")))
+        },
         ..ProptestConfig::default()
     })]
 
