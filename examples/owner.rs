@@ -143,17 +143,70 @@ impl BoxedDoc {
 }
 
 fn hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Deterministic text: `n` words from a Zipf-ish vocabulary, with sentence ends.
 fn make_text(seed: u64, n: usize) -> String {
     const WORDS: &[&str] = &[
-        "the", "of", "and", "to", "a", "in", "is", "that", "for", "it", "as", "was", "with", "be",
-        "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
-        "an", "had", "they", "you", "were", "their", "one", "all", "we", "can", "her", "has",
-        "there", "been", "if", "more", "when", "will", "would", "who", "so", "no", "tokenizer",
-        "vocabulary", "morphology", "dependency", "lemmatization", "arena", "allocation",
+        "the",
+        "of",
+        "and",
+        "to",
+        "a",
+        "in",
+        "is",
+        "that",
+        "for",
+        "it",
+        "as",
+        "was",
+        "with",
+        "be",
+        "by",
+        "on",
+        "not",
+        "he",
+        "this",
+        "are",
+        "or",
+        "his",
+        "from",
+        "at",
+        "which",
+        "but",
+        "have",
+        "an",
+        "had",
+        "they",
+        "you",
+        "were",
+        "their",
+        "one",
+        "all",
+        "we",
+        "can",
+        "her",
+        "has",
+        "there",
+        "been",
+        "if",
+        "more",
+        "when",
+        "will",
+        "would",
+        "who",
+        "so",
+        "no",
+        "tokenizer",
+        "vocabulary",
+        "morphology",
+        "dependency",
+        "lemmatization",
+        "arena",
+        "allocation",
     ];
     let mut state = seed | 1;
     let mut text = String::with_capacity(n * 6);
@@ -240,7 +293,11 @@ fn run_pool(text: &str, totals: &mut Totals) {
 
 fn run_boxed(text: &str, totals: &mut Totals) {
     let start = Instant::now();
-    let doc = std::cell::RefCell::new(BoxedDoc { words: Vec::new(), tokens: Vec::with_capacity(8), morphs: Vec::new() });
+    let doc = std::cell::RefCell::new(BoxedDoc {
+        words: Vec::new(),
+        tokens: Vec::with_capacity(8),
+        morphs: Vec::new(),
+    });
     let sentence_start = std::cell::Cell::new(0);
     tokenize(
         text,
@@ -258,8 +315,13 @@ fn run_boxed(text: &str, totals: &mut Totals) {
 }
 
 fn main() {
-    let docs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2_000);
-    let texts: Vec<String> = (0..docs).map(|i| make_text(i as u64 + 1, 200 + (i * 7919) % 1800)).collect();
+    let docs: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000);
+    let texts: Vec<String> = (0..docs)
+        .map(|i| make_text(i as u64 + 1, 200 + (i * 7919) % 1800))
+        .collect();
     let mut totals = Totals::default();
     // Interleave the two so that both see the same machine state; warm up first.
     for text in texts.iter().take(50) {
@@ -275,13 +337,44 @@ fn main() {
     println!("arenapool demo: one Pool per document, spaCy style");
     println!("  documents             {:>12}", totals.docs);
     println!("  tokens                {:>12}", totals.tokens);
-    println!("  live allocations      {:>12}   (words, morphology records, token arrays; scratch freed)", totals.allocations);
-    println!("  live bytes            {:>12}   ({:.1} per token)", totals.live_bytes, totals.live_bytes as f64 / totals.tokens as f64);
-    println!("  reserved bytes        {:>12}   ({:.2}x live; largest document {} B)", totals.reserved, totals.reserved as f64 / totals.live_bytes as f64, totals.peak_reserved);
-    println!("  chunks per document   {:>12.1}", totals.chunks as f64 / totals.docs as f64);
-    println!("  token array doublings {:>12}   ({} in place, {} by copy)", totals.in_place + totals.by_copy, totals.in_place, totals.by_copy);
+    println!(
+        "  live allocations      {:>12}   (words, morphology records, token arrays; scratch freed)",
+        totals.allocations
+    );
+    println!(
+        "  live bytes            {:>12}   ({:.1} per token)",
+        totals.live_bytes,
+        totals.live_bytes as f64 / totals.tokens as f64
+    );
+    println!(
+        "  reserved bytes        {:>12}   ({:.2}x live; largest document {} B)",
+        totals.reserved,
+        totals.reserved as f64 / totals.live_bytes as f64,
+        totals.peak_reserved
+    );
+    println!(
+        "  chunks per document   {:>12.1}",
+        totals.chunks as f64 / totals.docs as f64
+    );
+    println!(
+        "  token array doublings {:>12}   ({} in place, {} by copy)",
+        totals.in_place + totals.by_copy,
+        totals.in_place,
+        totals.by_copy
+    );
     println!();
-    println!("  time per document     {:>9.1} µs  Pool        ({:.1} ns/token)", per_doc(totals.pool_time), per_token(totals.pool_time));
-    println!("                        {:>9.1} µs  Vec/Box     ({:.1} ns/token)", per_doc(totals.boxed_time), per_token(totals.boxed_time));
-    println!("  Pool vs Vec/Box       {:>9.2}x faster (same run, interleaved, warm)", totals.boxed_time.as_secs_f64() / totals.pool_time.as_secs_f64());
+    println!(
+        "  time per document     {:>9.1} µs  Pool        ({:.1} ns/token)",
+        per_doc(totals.pool_time),
+        per_token(totals.pool_time)
+    );
+    println!(
+        "                        {:>9.1} µs  Vec/Box     ({:.1} ns/token)",
+        per_doc(totals.boxed_time),
+        per_token(totals.boxed_time)
+    );
+    println!(
+        "  Pool vs Vec/Box       {:>9.2}x faster (same run, interleaved, warm)",
+        totals.boxed_time.as_secs_f64() / totals.pool_time.as_secs_f64()
+    );
 }

@@ -390,7 +390,10 @@ fn with_capacity_serves_without_chunk_growth() {
 #[test]
 fn raw_with_capacity_respects_the_limit() {
     use arenapool::raw::RawPool;
-    assert!(matches!(RawPool::with_capacity(10_000, Some(5_000)), Err(AllocError::LimitExceeded { .. })));
+    assert!(matches!(
+        RawPool::with_capacity(10_000, Some(5_000)),
+        Err(AllocError::LimitExceeded { .. })
+    ));
     let raw = RawPool::with_capacity(4_000, Some(1 << 20)).unwrap();
     assert!(raw.stats().reserved_bytes <= 1 << 20);
 }

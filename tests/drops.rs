@@ -21,7 +21,10 @@ impl Drop for Counted {
 }
 
 fn counted(drops: &Arc<AtomicUsize>) -> Counted {
-    Counted { drops: drops.clone(), payload: [1, 2, 3] }
+    Counted {
+        drops: drops.clone(),
+        payload: [1, 2, 3],
+    }
 }
 
 fn count(drops: &Arc<AtomicUsize>) -> usize {
@@ -147,14 +150,20 @@ fn a_panicking_destructor_in_reset_still_drops_the_rest_and_resets() {
     let drops = Arc::new(AtomicUsize::new(0));
     let mut pool = Pool::new();
     for i in 0..10 {
-        pool.alloc_value(Bomb { armed: i == 4, drops: drops.clone() });
+        pool.alloc_value(Bomb {
+            armed: i == 4,
+            drops: drops.clone(),
+        });
     }
     pool.alloc(1, 100_000);
     let result = catch_unwind(AssertUnwindSafe(|| pool.reset()));
     assert!(result.is_err());
     assert_eq!(count(&drops), 10);
     let s = pool.stats();
-    assert_eq!((s.live_allocations, s.live_bytes, s.large_blocks), (0, 0, 0));
+    assert_eq!(
+        (s.live_allocations, s.live_bytes, s.large_blocks),
+        (0, 0, 0)
+    );
     // Still usable.
     let block = pool.alloc(1, 64);
     assert!(block.iter().all(|&b| b == 0));
@@ -165,7 +174,10 @@ fn a_panicking_destructor_in_pool_drop_still_drops_the_rest() {
     let drops = Arc::new(AtomicUsize::new(0));
     let pool = Pool::new();
     for i in 0..10 {
-        pool.alloc_value(Bomb { armed: i == 7, drops: drops.clone() });
+        pool.alloc_value(Bomb {
+            armed: i == 7,
+            drops: drops.clone(),
+        });
     }
     assert!(catch_unwind(AssertUnwindSafe(move || drop(pool))).is_err());
     assert_eq!(count(&drops), 10);
@@ -175,7 +187,10 @@ fn a_panicking_destructor_in_pool_drop_still_drops_the_rest() {
 fn a_panicking_destructor_in_free_still_recycles_the_block() {
     let drops = Arc::new(AtomicUsize::new(0));
     let pool = Pool::new();
-    let h = pool.alloc_value(Bomb { armed: true, drops: drops.clone() });
+    let h = pool.alloc_value(Bomb {
+        armed: true,
+        drops: drops.clone(),
+    });
     assert!(catch_unwind(AssertUnwindSafe(|| pool.free(h))).is_err());
     assert_eq!(count(&drops), 1);
     assert_eq!(pool.stats().live_allocations, 0);

@@ -22,14 +22,27 @@ fn pattern(block: &mut [u8], seed: u8) {
 }
 
 fn has_pattern(block: &[u8], seed: u8) -> bool {
-    block.iter().enumerate().all(|(i, &b)| b == seed.wrapping_add(i as u8) | 1)
+    block
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b == seed.wrapping_add(i as u8) | 1)
 }
 
 #[test]
 fn growth_keeps_contents_and_zeroes_the_tail() {
     let pool = Pool::new();
     let big = scaled(100_000, 12_000);
-    for (from, to) in [(1, 2), (5, 16), (16, 17), (30, 500), (100, 4096), (4000, 4097), (5000, big), (0, 64), (0, 10_000)] {
+    for (from, to) in [
+        (1, 2),
+        (5, 16),
+        (16, 17),
+        (30, 500),
+        (100, 4096),
+        (4000, 4097),
+        (5000, big),
+        (0, 64),
+        (0, 10_000),
+    ] {
         let mut block = pool.alloc(1, from);
         pattern(&mut block, 7);
         pool.realloc(&mut block, to);
@@ -46,7 +59,16 @@ fn growth_keeps_contents_and_zeroes_the_tail() {
 fn shrinking_keeps_the_prefix() {
     let pool = Pool::new();
     let big = scaled(100_000, 12_000);
-    for (from, to) in [(2, 1), (17, 16), (500, 30), (4096, 100), (big, 5000), (5000, 4000), (64, 0), (10_000, 0)] {
+    for (from, to) in [
+        (2, 1),
+        (17, 16),
+        (500, 30),
+        (4096, 100),
+        (big, 5000),
+        (5000, 4000),
+        (64, 0),
+        (10_000, 0),
+    ] {
         let mut block = pool.alloc(1, from);
         pattern(&mut block, 3);
         pool.realloc(&mut block, to);
@@ -55,7 +77,10 @@ fn shrinking_keeps_the_prefix() {
         assert_eq!(pool.size(), to);
         // Growing back zeroes what the shrink cut off.
         pool.realloc(&mut block, from);
-        assert!(block[to..].iter().all(|&b| b == 0), "{from} -> {to} -> {from}");
+        assert!(
+            block[to..].iter().all(|&b| b == 0),
+            "{from} -> {to} -> {from}"
+        );
         pool.free(block);
     }
 }

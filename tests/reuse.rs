@@ -43,7 +43,10 @@ fn freed_blocks_are_reused_newest_first() {
     let pool = Pool::new();
     let a = pool.alloc(1, 48);
     let b = pool.alloc(1, 48);
-    let (pa, pb) = (Handle::as_ptr(&a) as *const u8, Handle::as_ptr(&b) as *const u8);
+    let (pa, pb) = (
+        Handle::as_ptr(&a) as *const u8,
+        Handle::as_ptr(&b) as *const u8,
+    );
     pool.free(a);
     pool.free(b);
     assert_eq!(Handle::as_ptr(&pool.alloc(1, 40)) as *const u8, pb);
@@ -56,7 +59,9 @@ fn churn_keeps_reserved_near_peak_live() {
     let pairs = scaled(400_000, 2_000);
     let pool = Pool::new();
     let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-    let mut blocks: Vec<_> = (0..live).map(|_| pool.alloc(1, 16 + rng.below(241))).collect();
+    let mut blocks: Vec<_> = (0..live)
+        .map(|_| pool.alloc(1, 16 + rng.below(241)))
+        .collect();
     let mut expected: usize = blocks.iter().map(|b| b.len()).sum();
     for _ in 0..pairs {
         let i = rng.below(blocks.len());
@@ -72,7 +77,12 @@ fn churn_keeps_reserved_near_peak_live() {
     let ratio = stats.reserved_bytes as f64 / stats.peak_live_bytes as f64;
     // Class rounding costs ~5% on this size mix, chunk slack at most 1/8.
     let bound = if cfg!(miri) { 3.0 } else { 1.3 };
-    assert!(ratio <= bound, "reserved {} vs peak live {}: {ratio:.3}", stats.reserved_bytes, stats.peak_live_bytes);
+    assert!(
+        ratio <= bound,
+        "reserved {} vs peak live {}: {ratio:.3}",
+        stats.reserved_bytes,
+        stats.peak_live_bytes
+    );
 }
 
 #[test]
@@ -83,7 +93,10 @@ fn chunk_growth_is_bounded() {
     let n = scaled(200_000, 500);
     let _blocks: Vec<_> = (0..n).map(|_| pool.alloc(1, 64)).collect();
     let s = pool.stats();
-    assert!(s.reserved_bytes <= s.live_bytes + s.live_bytes / 8 + 256 * 1024 + 4096, "{s:?}");
+    assert!(
+        s.reserved_bytes <= s.live_bytes + s.live_bytes / 8 + 256 * 1024 + 4096,
+        "{s:?}"
+    );
 }
 
 #[test]
@@ -96,7 +109,15 @@ fn reset_keeps_one_chunk_and_forgets_everything() {
     assert!(pool.stats().chunks > 1);
     pool.reset();
     let s = pool.stats();
-    assert_eq!((s.live_allocations, s.live_bytes, s.free_list_bytes, s.large_blocks), (0, 0, 0, 0));
+    assert_eq!(
+        (
+            s.live_allocations,
+            s.live_bytes,
+            s.free_list_bytes,
+            s.large_blocks
+        ),
+        (0, 0, 0, 0)
+    );
     assert_eq!(s.chunks, 1);
     assert!(s.reserved_bytes > 0);
     let kept = s.reserved_bytes;

@@ -22,10 +22,14 @@ fn handles_work_in_scoped_threads() {
 fn a_handle_can_be_moved_to_a_scoped_thread_and_back() {
     let pool = Pool::new();
     let mut h = pool.alloc_str("moved");
-    h = std::thread::scope(|s| s.spawn(move || {
-        assert_eq!(&*h, "moved");
-        h
-    }).join().unwrap());
+    h = std::thread::scope(|s| {
+        s.spawn(move || {
+            assert_eq!(&*h, "moved");
+            h
+        })
+        .join()
+        .unwrap()
+    });
     pool.free(h);
 }
 

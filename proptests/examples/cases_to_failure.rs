@@ -15,10 +15,17 @@ use arenapool_proptests::ops::{ops, Sizes};
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 fn main() {
-    let max_cases: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    let max_cases: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000);
     let counted = AtomicU32::new(0);
     let failed = AtomicBool::new(false);
-    let mut runner = TestRunner::new(Config { cases: max_cases, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: max_cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let result = runner.run(&ops(Sizes::NATIVE, 200), |ops| {
         if !failed.load(Ordering::Relaxed) {
             counted.fetch_add(1, Ordering::Relaxed);

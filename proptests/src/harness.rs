@@ -71,7 +71,11 @@ impl Live<'_> {
     }
 
     /// Resizes a slice allocation; `None` for a value (not resizable).
-    fn try_realloc<P: PoolUnderTest>(&mut self, pool: &P, new_len: usize) -> Option<Result<(), AllocError>> {
+    fn try_realloc<P: PoolUnderTest>(
+        &mut self,
+        pool: &P,
+        new_len: usize,
+    ) -> Option<Result<(), AllocError>> {
         on_live!(self, h => Some(pool.try_realloc(h, new_len)), _v => None)
     }
 }
@@ -103,7 +107,13 @@ fn is_large(size: usize, align: usize) -> bool {
 
 /// The model's verdict on allocating `number * elem_size` bytes aligned to
 /// `align` in a pool holding `reserved` bytes.
-fn expect_alloc(number: usize, elem_size: usize, align: usize, limit: Option<usize>, reserved: usize) -> Expect {
+fn expect_alloc(
+    number: usize,
+    elem_size: usize,
+    align: usize,
+    limit: Option<usize>,
+    reserved: usize,
+) -> Expect {
     let Some(size) = number.checked_mul(elem_size) else {
         return Expect::Fail(AllocError::SizeOverflow { number, elem_size });
     };
@@ -120,7 +130,11 @@ fn expect_alloc(number: usize, elem_size: usize, align: usize, limit: Option<usi
         None => Expect::Succeed,
         Some(limit) if is_large(size, align) => {
             if reserved + large_system_size(size, align) > limit {
-                Expect::Fail(AllocError::LimitExceeded { requested: size, limit, reserved })
+                Expect::Fail(AllocError::LimitExceeded {
+                    requested: size,
+                    limit,
+                    reserved,
+                })
             } else {
                 Expect::Succeed
             }
@@ -131,17 +145,32 @@ fn expect_alloc(number: usize, elem_size: usize, align: usize, limit: Option<usi
 
 /// The model's verdict on resizing a block of `old_size` bytes to
 /// `new_len` elements of `elem_size`.
-fn expect_realloc(old_size: usize, new_len: usize, elem_size: usize, align: usize, limit: Option<usize>, reserved: usize) -> Expect {
+fn expect_realloc(
+    old_size: usize,
+    new_len: usize,
+    elem_size: usize,
+    align: usize,
+    limit: Option<usize>,
+    reserved: usize,
+) -> Expect {
     let Some(new_size) = new_len.checked_mul(elem_size) else {
-        return Expect::Fail(AllocError::SizeOverflow { number: new_len, elem_size });
+        return Expect::Fail(AllocError::SizeOverflow {
+            number: new_len,
+            elem_size,
+        });
     };
     if new_size > isize::MAX as usize - (align - 1) {
-        return Expect::Fail(AllocError::LayoutTooLarge { size: new_size, align });
+        return Expect::Fail(AllocError::LayoutTooLarge {
+            size: new_size,
+            align,
+        });
     }
     if new_size >= 1 << 40 {
         return Expect::FailAlloc;
     }
-    let Some(limit) = limit else { return Expect::Succeed };
+    let Some(limit) = limit else {
+        return Expect::Succeed;
+    };
     if new_size == 0 {
         return Expect::Succeed;
     }
@@ -154,7 +183,11 @@ fn expect_realloc(old_size: usize, new_len: usize, elem_size: usize, align: usiz
         large_system_size(new_size, align)
     };
     if reserved + extra > limit {
-        Expect::Fail(AllocError::LimitExceeded { requested: new_size, limit, reserved })
+        Expect::Fail(AllocError::LimitExceeded {
+            requested: new_size,
+            limit,
+            reserved,
+        })
     } else {
         Expect::Succeed
     }
@@ -167,7 +200,11 @@ fn judge<T>(expect: &Expect, result: &Result<T, AllocError>) -> Result<(), Strin
         (Expect::MayHitLimit, Err(AllocError::LimitExceeded { .. })) => Ok(()),
         (
             Expect::FailAlloc,
-            Err(AllocError::LayoutTooLarge { .. } | AllocError::LimitExceeded { .. } | AllocError::OutOfMemory { .. }),
+            Err(
+                AllocError::LayoutTooLarge { .. }
+                | AllocError::LimitExceeded { .. }
+                | AllocError::OutOfMemory { .. },
+            ),
         ) => Ok(()),
         (Expect::Fail(want), Err(got)) if want == got => Ok(()),
         (expect, Err(got)) => Err(format!("expected {expect:?}, got error {got:?}")),
@@ -176,14 +213,27 @@ fn judge<T>(expect: &Expect, result: &Result<T, AllocError>) -> Result<(), Strin
 }
 
 /// Checks every invariant of the pool against the model.
-fn check<P: PoolUnderTest>(pool: &P, live: &[Live<'_>], model: &Model, log: &DropLog) -> Result<(), String> {
+fn check<P: PoolUnderTest>(
+    pool: &P,
+    live: &[Live<'_>],
+    model: &Model,
+    log: &DropLog,
+) -> Result<(), String> {
     if live.len() != model.blocks.len() {
-        return Err(format!("harness holds {} handles, model {}", live.len(), model.blocks.len()));
+        return Err(format!(
+            "harness holds {} handles, model {}",
+            live.len(),
+            model.blocks.len()
+        ));
     }
     let mut ranges = Vec::with_capacity(live.len());
     for (i, (handle, block)) in live.iter().zip(&model.blocks).enumerate() {
         if handle.bytes() != &block.bytes[..] {
-            let at = handle.bytes().iter().zip(&block.bytes).position(|(a, b)| a != b);
+            let at = handle
+                .bytes()
+                .iter()
+                .zip(&block.bytes)
+                .position(|(a, b)| a != b);
             return Err(format!(
                 "block {i} ({:?}, {} bytes) differs from the model at byte {at:?}",
                 block.kind,
@@ -192,7 +242,11 @@ fn check<P: PoolUnderTest>(pool: &P, live: &[Live<'_>], model: &Model, log: &Dro
         }
         let (addr, len) = handle.range();
         if addr % block.align() != 0 {
-            return Err(format!("block {i} ({:?}) at {addr:#x} is not aligned to {}", block.kind, block.align()));
+            return Err(format!(
+                "block {i} ({:?}) at {addr:#x} is not aligned to {}",
+                block.kind,
+                block.align()
+            ));
         }
         if len > 0 {
             ranges.push((addr, len, i));
@@ -202,22 +256,38 @@ fn check<P: PoolUnderTest>(pool: &P, live: &[Live<'_>], model: &Model, log: &Dro
     for w in ranges.windows(2) {
         let ((a, alen, ai), (b, _, bi)) = (w[0], w[1]);
         if a + alen > b {
-            return Err(format!("blocks {ai} and {bi} overlap: {a:#x}+{alen} > {b:#x}"));
+            return Err(format!(
+                "blocks {ai} and {bi} overlap: {a:#x}+{alen} > {b:#x}"
+            ));
         }
     }
     let (size, stats) = (pool.size(), pool.stats());
     if size != model.live_bytes() || stats.live_bytes != size {
-        return Err(format!("size() {size}, stats.live_bytes {}, model {}", stats.live_bytes, model.live_bytes()));
+        return Err(format!(
+            "size() {size}, stats.live_bytes {}, model {}",
+            stats.live_bytes,
+            model.live_bytes()
+        ));
     }
     if stats.live_allocations != model.blocks.len() {
-        return Err(format!("live_allocations {}, model {}", stats.live_allocations, model.blocks.len()));
+        return Err(format!(
+            "live_allocations {}, model {}",
+            stats.live_allocations,
+            model.blocks.len()
+        ));
     }
     if stats.peak_live_bytes < size {
-        return Err(format!("peak_live_bytes {} below live bytes {size}", stats.peak_live_bytes));
+        return Err(format!(
+            "peak_live_bytes {} below live bytes {size}",
+            stats.peak_live_bytes
+        ));
     }
     if let Some(limit) = model.limit {
         if stats.reserved_bytes > limit {
-            return Err(format!("reserved {} past the limit {limit}", stats.reserved_bytes));
+            return Err(format!(
+                "reserved {} past the limit {limit}",
+                stats.reserved_bytes
+            ));
         }
     }
     check_drops(model, log)
@@ -226,7 +296,10 @@ fn check<P: PoolUnderTest>(pool: &P, live: &[Live<'_>], model: &Model, log: &Dro
 fn check_drops(model: &Model, log: &DropLog) -> Result<(), String> {
     let counts = log.counts();
     if counts != model.dropped {
-        return Err(format!("destructors ran {counts:?}, model expects {:?}", model.dropped));
+        return Err(format!(
+            "destructors ran {counts:?}, model expects {:?}",
+            model.dropped
+        ));
     }
     Ok(())
 }
@@ -244,14 +317,24 @@ fn allocated<'p>(
         let bytes = vec![0; handle.bytes().len()];
         let serial = model.serial();
         live.push(handle);
-        model.blocks.push(ModelBlock { kind, bytes, serial });
+        model.blocks.push(ModelBlock {
+            kind,
+            bytes,
+            serial,
+        });
     }
     Ok(())
 }
 
 /// Runs `ops` on `pool` until a `Reset` or `Recreate` (which need the pool
 /// without handles) or the end; returns how many it ran.
-fn run_segment<P: PoolUnderTest>(pool: &P, ops: &[Op], model: &mut Model, log: &Arc<DropLog>, first: usize) -> Result<usize, String> {
+fn run_segment<P: PoolUnderTest>(
+    pool: &P,
+    ops: &[Op],
+    model: &mut Model,
+    log: &Arc<DropLog>,
+    first: usize,
+) -> Result<usize, String> {
     let mut live: Vec<Live<'_>> = Vec::new();
     for (n, op) in ops.iter().enumerate() {
         let step = |e: String| format!("{} step {} ({op:?}): {e}", P::NAME, first + n);
@@ -259,12 +342,19 @@ fn run_segment<P: PoolUnderTest>(pool: &P, ops: &[Op], model: &mut Model, log: &
         match *op {
             Op::Reset | Op::Recreate { .. } => return Ok(n),
             Op::Alloc { number, elem_size } => {
-                let expect = expect_alloc(number, elem_size, 16, model.limit, before.reserved_bytes);
+                let expect =
+                    expect_alloc(number, elem_size, 16, model.limit, before.reserved_bytes);
                 let result = pool.try_alloc(number, elem_size).map(Live::Bytes);
                 allocated(result, expect, BlockKind::Bytes, &mut live, model).map_err(step)?;
             }
             Op::AllocTyped { elem, len } => {
-                let expect = expect_alloc(len, elem.size(), elem.size(), model.limit, before.reserved_bytes);
+                let expect = expect_alloc(
+                    len,
+                    elem.size(),
+                    elem.size(),
+                    model.limit,
+                    before.reserved_bytes,
+                );
                 let result = match elem {
                     Elem::U8 => pool.try_alloc_slice_zeroed(len).map(Live::U8),
                     Elem::U16 => pool.try_alloc_slice_zeroed(len).map(Live::U16),
@@ -274,10 +364,15 @@ fn run_segment<P: PoolUnderTest>(pool: &P, ops: &[Op], model: &mut Model, log: &
                     Elem::A32 => pool.try_alloc_slice_zeroed(len).map(Live::A32),
                     Elem::A64 => pool.try_alloc_slice_zeroed(len).map(Live::A64),
                 };
-                allocated(result, expect, BlockKind::Typed(elem), &mut live, model).map_err(step)?;
+                allocated(result, expect, BlockKind::Typed(elem), &mut live, model)
+                    .map_err(step)?;
             }
             Op::AllocValue => {
-                let expect = if model.limit.is_some() { Expect::MayHitLimit } else { Expect::Succeed };
+                let expect = if model.limit.is_some() {
+                    Expect::MayHitLimit
+                } else {
+                    Expect::Succeed
+                };
                 let id = model.serial();
                 let result = pool.try_alloc_value(Counted::new(id, log)).map(Live::Value);
                 if result.is_err() {
@@ -304,13 +399,23 @@ fn run_segment<P: PoolUnderTest>(pool: &P, ops: &[Op], model: &mut Model, log: &
                         BlockKind::Typed(elem) => (elem.size(), elem.size()),
                         BlockKind::Value(_) => (0, 1),
                     };
-                    let expect = expect_realloc(block.bytes.len(), new_len, elem_size, align, model.limit, before.reserved_bytes);
+                    let expect = expect_realloc(
+                        block.bytes.len(),
+                        new_len,
+                        elem_size,
+                        align,
+                        model.limit,
+                        before.reserved_bytes,
+                    );
                     if let Some(result) = live[i].try_realloc(pool, new_len) {
                         judge(&expect, &result).map_err(step)?;
                         if result.is_ok() {
                             model.blocks[i].bytes.resize(new_len * elem_size, 0);
                         } else if pool.stats() != before {
-                            return Err(step(format!("a failed realloc changed the pool: {before:?} -> {:?}", pool.stats())));
+                            return Err(step(format!(
+                                "a failed realloc changed the pool: {before:?} -> {:?}",
+                                pool.stats()
+                            )));
                         }
                     }
                 }
@@ -356,10 +461,19 @@ pub fn run<P: PoolUnderTest>(ops: &[Op]) -> Result<(), String> {
             Some(_) => unreachable!("run_segment stops only at Reset and Recreate"),
         }
         let stats = pool.stats();
-        if stats.live_allocations != 0 || pool.size() != 0 || stats.free_list_bytes != 0 || stats.large_blocks != 0 {
-            return Err(format!("{} step {i} ({:?}): pool not empty after it: {stats:?}", P::NAME, ops[i]));
+        if stats.live_allocations != 0
+            || pool.size() != 0
+            || stats.free_list_bytes != 0
+            || stats.large_blocks != 0
+        {
+            return Err(format!(
+                "{} step {i} ({:?}): pool not empty after it: {stats:?}",
+                P::NAME,
+                ops[i]
+            ));
         }
-        check_drops(&model, &log).map_err(|e| format!("{} step {i} ({:?}): {e}", P::NAME, ops[i]))?;
+        check_drops(&model, &log)
+            .map_err(|e| format!("{} step {i} ({:?}): {e}", P::NAME, ops[i]))?;
         i += 1;
     }
     drop(pool);

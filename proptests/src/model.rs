@@ -51,7 +51,11 @@ pub struct Counted {
 impl Counted {
     /// A new value with an all-zero payload.
     pub fn new(id: u64, log: &Arc<DropLog>) -> Self {
-        Counted { id, payload: [0; 24], log: log.clone() }
+        Counted {
+            id,
+            payload: [0; 24],
+            log: log.clone(),
+        }
     }
 }
 
@@ -67,7 +71,12 @@ pub struct DropLog(Mutex<BTreeMap<u64, u32>>);
 
 impl DropLog {
     fn record(&self, id: u64) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_default() += 1;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_default() += 1;
     }
 
     /// A copy of the counts.
@@ -92,7 +101,10 @@ pub struct Model {
 impl Model {
     /// An empty pool with `limit`.
     pub fn new(limit: Option<usize>) -> Self {
-        Model { limit, ..Model::default() }
+        Model {
+            limit,
+            ..Model::default()
+        }
     }
 
     /// A fresh serial number.
@@ -132,6 +144,8 @@ impl Model {
 /// The pattern written into a block: distinct per block, seed and offset.
 pub fn pattern(serial: u64, seed: u8, len: usize) -> Vec<u8> {
     (0..len)
-        .map(|i| (serial as u8).wrapping_mul(31) ^ seed ^ (i as u8).wrapping_mul(7) ^ (i >> 8) as u8 | 1)
+        .map(|i| {
+            (serial as u8).wrapping_mul(31) ^ seed ^ (i as u8).wrapping_mul(7) ^ (i >> 8) as u8 | 1
+        })
         .collect()
 }

@@ -24,7 +24,15 @@ pub enum Elem {
 
 impl Elem {
     /// Every element type.
-    pub const ALL: [Elem; 7] = [Elem::U8, Elem::U16, Elem::U32, Elem::U64, Elem::A16, Elem::A32, Elem::A64];
+    pub const ALL: [Elem; 7] = [
+        Elem::U8,
+        Elem::U16,
+        Elem::U32,
+        Elem::U64,
+        Elem::A16,
+        Elem::A32,
+        Elem::A64,
+    ];
 
     /// Size (and alignment) in bytes.
     pub fn size(self) -> usize {
@@ -124,6 +132,14 @@ pub fn size(sizes: Sizes) -> impl Strategy<Value = usize> {
     ]
 }
 
+/// Requests no allocator can serve: a petabyte. (Not under Miri, which
+/// stops on such a request instead of refusing it.)
+pub const PETABYTE: (usize, usize) = if cfg!(miri) {
+    (1 << 62, 8)
+} else {
+    (1 << 20, 1 << 30)
+};
+
 /// Sizes whose product overflows or passes `isize::MAX`, or that no
 /// allocator can serve.
 pub fn absurd() -> impl Strategy<Value = (usize, usize)> {
@@ -132,7 +148,7 @@ pub fn absurd() -> impl Strategy<Value = (usize, usize)> {
         Just((usize::MAX, 2)),
         Just((1, usize::MAX)),
         Just((1, isize::MAX as usize)),
-        Just((1 << 20, 1 << 30)),
+        Just(PETABYTE),
         (1usize << 33..1 << 40, 1usize << 31..1 << 40),
     ]
 }
@@ -187,24 +203,44 @@ pub fn decode(mut data: &[u8], sizes: Sizes) -> Vec<Op> {
     while !data.is_empty() {
         let [tag] = take::<1>(&mut data);
         let op = match tag % 16 {
-            0..=3 => Op::Alloc { number: 1, elem_size: word(&mut data) % (sizes.max + 1) },
+            0..=3 => Op::Alloc {
+                number: 1,
+                elem_size: word(&mut data) % (sizes.max + 1),
+            },
             4 => {
                 let [number] = take::<1>(&mut data);
-                Op::Alloc { number: number as usize % 10, elem_size: word(&mut data) % 401 }
+                Op::Alloc {
+                    number: number as usize % 10,
+                    elem_size: word(&mut data) % 401,
+                }
             }
             5 => {
                 let [which] = take::<1>(&mut data);
-                let absurd = [(1usize << 62, 8usize), (usize::MAX, 2), (1, usize::MAX), (1, isize::MAX as usize), (1 << 20, 1 << 30)];
+                let absurd = [
+                    (1usize << 62, 8usize),
+                    (usize::MAX, 2),
+                    (1, usize::MAX),
+                    (1, isize::MAX as usize),
+                    PETABYTE,
+                ];
                 let (number, elem_size) = absurd[which as usize % absurd.len()];
                 Op::Alloc { number, elem_size }
             }
             6 | 7 => {
                 let [e, len] = take::<2>(&mut data);
-                Op::AllocTyped { elem: Elem::ALL[e as usize % Elem::ALL.len()], len: len as usize % 81 }
+                Op::AllocTyped {
+                    elem: Elem::ALL[e as usize % Elem::ALL.len()],
+                    len: len as usize % 81,
+                }
             }
             8 => Op::AllocValue,
-            9 | 10 => Op::Free { pick: word(&mut data) },
-            11 | 12 => Op::Realloc { pick: word(&mut data), new_len: word(&mut data) % (sizes.max + 1) },
+            9 | 10 => Op::Free {
+                pick: word(&mut data),
+            },
+            11 | 12 => Op::Realloc {
+                pick: word(&mut data),
+                new_len: word(&mut data) % (sizes.max + 1),
+            },
             13 => {
                 let pick = word(&mut data);
                 let [seed] = take::<1>(&mut data);
@@ -213,7 +249,13 @@ pub fn decode(mut data: &[u8], sizes: Sizes) -> Vec<Op> {
             14 => Op::Reset,
             _ => {
                 let [l] = take::<1>(&mut data);
-                let limit = [None, Some(0), Some(1_000), Some(64 * 1024), Some(300 * 1024)][l as usize % 5];
+                let limit = [
+                    None,
+                    Some(0),
+                    Some(1_000),
+                    Some(64 * 1024),
+                    Some(300 * 1024),
+                ][l as usize % 5];
                 Op::Recreate { limit }
             }
         };

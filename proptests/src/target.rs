@@ -12,13 +12,20 @@ pub trait PoolUnderTest: Sized {
     /// cymem's call: `number * elem_size` zeroed bytes, 16-byte aligned.
     fn try_alloc(&self, number: usize, elem_size: usize) -> Result<Handle<'_, [u8]>, AllocError>;
     /// `len` zeroed `T`s.
-    fn try_alloc_slice_zeroed<T: Zeroable + Copy>(&self, len: usize) -> Result<Handle<'_, [T]>, AllocError>;
+    fn try_alloc_slice_zeroed<T: Zeroable + Copy>(
+        &self,
+        len: usize,
+    ) -> Result<Handle<'_, [T]>, AllocError>;
     /// A value whose destructor the pool runs.
     fn try_alloc_value<T: Send + 'static>(&self, value: T) -> Result<Handle<'_, T>, AllocError>;
     /// Frees a handle this pool made.
     fn free<T: ?Sized>(&self, handle: Handle<'_, T>);
     /// Resizes a slice handle.
-    fn try_realloc<T: Zeroable + Copy>(&self, handle: &mut Handle<'_, [T]>, new_len: usize) -> Result<(), AllocError>;
+    fn try_realloc<T: Zeroable + Copy>(
+        &self,
+        handle: &mut Handle<'_, [T]>,
+        new_len: usize,
+    ) -> Result<(), AllocError>;
     /// Live requested bytes.
     fn size(&self) -> usize;
     /// The accounting snapshot.
@@ -39,7 +46,10 @@ impl PoolUnderTest for Pool {
     fn try_alloc(&self, number: usize, elem_size: usize) -> Result<Handle<'_, [u8]>, AllocError> {
         Pool::try_alloc(self, number, elem_size)
     }
-    fn try_alloc_slice_zeroed<T: Zeroable + Copy>(&self, len: usize) -> Result<Handle<'_, [T]>, AllocError> {
+    fn try_alloc_slice_zeroed<T: Zeroable + Copy>(
+        &self,
+        len: usize,
+    ) -> Result<Handle<'_, [T]>, AllocError> {
         Pool::try_alloc_slice_zeroed(self, len)
     }
     fn try_alloc_value<T: Send + 'static>(&self, value: T) -> Result<Handle<'_, T>, AllocError> {
@@ -48,7 +58,11 @@ impl PoolUnderTest for Pool {
     fn free<T: ?Sized>(&self, handle: Handle<'_, T>) {
         Pool::free(self, handle)
     }
-    fn try_realloc<T: Zeroable + Copy>(&self, handle: &mut Handle<'_, [T]>, new_len: usize) -> Result<(), AllocError> {
+    fn try_realloc<T: Zeroable + Copy>(
+        &self,
+        handle: &mut Handle<'_, [T]>,
+        new_len: usize,
+    ) -> Result<(), AllocError> {
         Pool::try_realloc(self, handle, new_len)
     }
     fn size(&self) -> usize {

@@ -1,9 +1,9 @@
 //! `Pool` against the model.
 
 use arenapool::Pool;
+use arenapool_proptests::cases;
 use arenapool_proptests::harness::run;
 use arenapool_proptests::ops::{ops, Op, Sizes};
-use arenapool_proptests::cases;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -35,15 +35,64 @@ proptest! {
 
 #[test]
 fn fixed_sequences() {
-    use arenapool_proptests::ops::Elem;
+    use arenapool_proptests::ops::{Elem, PETABYTE};
     let sequences: Vec<Vec<Op>> = vec![
         vec![],
         vec![Op::AllocValue, Op::Reset, Op::AllocValue],
-        vec![Op::Alloc { number: 1, elem_size: 5000 }, Op::Realloc { pick: 0, new_len: 10 }, Op::Realloc { pick: 0, new_len: 9000 }],
-        vec![Op::Recreate { limit: Some(1_000) }, Op::Alloc { number: 1, elem_size: 100 }, Op::Alloc { number: 1, elem_size: 2000 }],
-        vec![Op::AllocTyped { elem: Elem::A64, len: 3 }, Op::Write { pick: 0, seed: 9 }, Op::Realloc { pick: 0, new_len: 100 }],
-        vec![Op::Alloc { number: 1 << 62, elem_size: 8 }, Op::Alloc { number: 1 << 20, elem_size: 1 << 30 }],
-        vec![Op::Recreate { limit: Some(0) }, Op::AllocValue, Op::Alloc { number: 0, elem_size: 1 }],
+        vec![
+            Op::Alloc {
+                number: 1,
+                elem_size: 5000,
+            },
+            Op::Realloc {
+                pick: 0,
+                new_len: 10,
+            },
+            Op::Realloc {
+                pick: 0,
+                new_len: 9000,
+            },
+        ],
+        vec![
+            Op::Recreate { limit: Some(1_000) },
+            Op::Alloc {
+                number: 1,
+                elem_size: 100,
+            },
+            Op::Alloc {
+                number: 1,
+                elem_size: 2000,
+            },
+        ],
+        vec![
+            Op::AllocTyped {
+                elem: Elem::A64,
+                len: 3,
+            },
+            Op::Write { pick: 0, seed: 9 },
+            Op::Realloc {
+                pick: 0,
+                new_len: 100,
+            },
+        ],
+        vec![
+            Op::Alloc {
+                number: 1 << 62,
+                elem_size: 8,
+            },
+            Op::Alloc {
+                number: PETABYTE.0,
+                elem_size: PETABYTE.1,
+            },
+        ],
+        vec![
+            Op::Recreate { limit: Some(0) },
+            Op::AllocValue,
+            Op::Alloc {
+                number: 0,
+                elem_size: 1,
+            },
+        ],
     ];
     for ops in sequences {
         run::<Pool>(&ops).unwrap();
@@ -52,6 +101,9 @@ fn fixed_sequences() {
 
 #[test]
 fn decoded_bytes_run_too() {
-    let data: Vec<u8> = (0..2000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let len: u32 = if cfg!(miri) { 200 } else { 2000 };
+    let data: Vec<u8> = (0..len)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     run::<Pool>(&arenapool_proptests::ops::decode(&data, Sizes::for_build())).unwrap();
 }

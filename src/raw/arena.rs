@@ -169,8 +169,8 @@ impl Arena {
 
     /// Replaces the current span with one of at least `need` bytes (a
     /// multiple of 16), taking the whole free rest of the newest chunk or, if
-    /// that is too small, of a new chunk. `budget` bounds the bytes all
-    /// chunks together may hold (the pool's limit less its large blocks).
+    /// that is too small, of a new chunk. `max_growth` bounds the bytes a new
+    /// chunk may add (what the pool's limit still allows).
     ///
     /// On success returns the unused tail of the old span, for the caller to
     /// file for reuse (it counts as carved); on failure nothing changes.
@@ -179,7 +179,7 @@ impl Arena {
     pub fn refill(
         &mut self,
         need: usize,
-        budget: Option<usize>,
+        max_growth: Option<usize>,
     ) -> Result<Option<(NonNull<u8>, usize)>, RefillError> {
         debug_assert!(need % GRANULE == 0);
         let in_chunk = self.bump.chunk_capacity() & !(GRANULE - 1);
@@ -189,7 +189,7 @@ impl Arena {
                 in_chunk,
             )
         } else {
-            self.new_chunk(need, budget)?
+            self.new_chunk(need, max_growth)?
         };
         let tail = (self.cursor, self.remaining());
         self.retired += self.end as usize - self.start as usize;
@@ -206,14 +206,14 @@ impl Arena {
     fn new_chunk(
         &mut self,
         need: usize,
-        budget: Option<usize>,
+        max_growth: Option<usize>,
     ) -> Result<(NonNull<u8>, usize), RefillError> {
-        let reserved = self.bump.allocated_bytes();
-        let growth_cap = reserved.saturating_add((reserved / 8).max(MIN_GROWTH_CAP));
-        let (bump_limit, by_budget) = match budget {
-            Some(b) if b < growth_cap => (b, true),
+        let growth_cap = self.growth_cap();
+        let (growth, by_budget) = match max_growth {
+            Some(allowed) if allowed < growth_cap => (allowed, true),
             _ => (growth_cap, false),
         };
+        let bump_limit = self.bump.allocated_bytes().saturating_add(growth);
         self.bump.set_allocation_limit(Some(bump_limit));
         let refused = if by_budget {
             RefillError::Limit
@@ -232,6 +232,12 @@ impl Arena {
         let low = self.carve(rest).ok_or(RefillError::OutOfMemory)?;
         debug_assert_eq!(low.as_ptr() as usize + rest, top.as_ptr() as usize);
         Ok((low, rest + need))
+    }
+
+    /// The most the next chunk may add: an eighth of what is held, or
+    /// [`MIN_GROWTH_CAP`].
+    pub fn growth_cap(&self) -> usize {
+        (self.bump.allocated_bytes() / 8).max(MIN_GROWTH_CAP)
     }
 
     /// One 16-aligned allocation of `len` bytes from bumpalo.

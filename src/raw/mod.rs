@@ -25,12 +25,15 @@ mod arena;
 mod drop_list;
 mod free_list;
 mod large;
+mod limit;
 mod size_class;
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
+use std::sync::Arc;
 
 pub use drop_list::DropFn;
+pub use limit::SharedLimit;
 pub use size_class::{GRANULE, SMALL_MAX, SMALL_MAX_ALIGN};
 
 use crate::{AllocError, Stats};
@@ -39,6 +42,16 @@ use drop_list::DropList;
 use free_list::{rank_of, FreeLists};
 use large::LargeBlocks;
 use size_class::{class_of, CLASS_SIZE};
+
+/// How an engine's reserved memory is bounded.
+enum Limit {
+    /// Not at all.
+    None,
+    /// By this many bytes, counted by the engine itself.
+    Own(usize),
+    /// By a limit shared with other engines.
+    Shared(Arc<SharedLimit>),
+}
 
 /// Where a block of a given layout lives.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,7 +110,7 @@ pub struct RawPool {
     arena: Arena,
     large: LargeBlocks,
     drops: DropList,
-    limit: Option<usize>,
+    limit: Limit,
     /// Σ (class size − requested size) over live small blocks (a value's
     /// drop header counts here too). With the arena's carved bytes and the
     /// free lists it gives the live small bytes — see `live_bytes` — so that
@@ -135,7 +148,7 @@ impl RawPool {
             arena: Arena::new(),
             large: LargeBlocks::new(),
             drops: DropList::new(),
-            limit,
+            limit: limit.map_or(Limit::None, Limit::Own),
             waste: 0,
             large_live: 0,
             live_allocations: 0,
@@ -180,13 +193,41 @@ impl RawPool {
         Ok(raw)
     }
 
+    /// An engine that shares its limit — and the count of reserved bytes
+    /// behind it — with other engines, as the thread caches of a `SyncPool`
+    /// do. Its own [`stats`](Self::stats) still count only its own memory.
+    ///
+    /// Blocks may move between engines that share a limit (one frees what
+    /// another allocated, when the caller guarantees the memory outlives
+    /// both); each engine's live counts may then wrap, but their wrapping
+    /// sum over the engines stays exact.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arenapool::raw::{RawPool, SharedLimit};
+    ///
+    /// let shared = Arc::new(SharedLimit::new(Some(1 << 20)));
+    /// let mut raw = RawPool::with_shared_limit(shared.clone());
+    /// raw.alloc(core::alloc::Layout::new::<[u8; 64]>()).unwrap();
+    /// assert_eq!(shared.reserved(), raw.stats().reserved_bytes);
+    /// ```
+    pub fn with_shared_limit(shared: Arc<SharedLimit>) -> Self {
+        let mut raw = RawPool::new(None);
+        raw.limit = Limit::Shared(shared);
+        raw
+    }
+
     /// The byte limit on reserved memory, if any.
     ///
     /// ```
     /// assert_eq!(arenapool::raw::RawPool::new(None).limit(), None);
     /// ```
     pub fn limit(&self) -> Option<usize> {
-        self.limit
+        match &self.limit {
+            Limit::None => None,
+            Limit::Own(limit) => Some(*limit),
+            Limit::Shared(shared) => shared.limit(),
+        }
     }
 
     /// Live bytes requested (cymem's `Pool.size`).
@@ -203,16 +244,22 @@ impl RawPool {
     /// small block's bytes are its request plus its waste.
     #[inline]
     fn live_bytes(&self) -> usize {
-        self.arena.carved_bytes() - self.free.bytes() - self.free.lost_bytes() - self.waste
-            + self.large_live
+        self.arena
+            .carved_bytes()
+            .wrapping_sub(self.free.bytes())
+            .wrapping_sub(self.free.lost_bytes())
+            .wrapping_sub(self.waste)
+            .wrapping_add(self.large_live)
     }
 
     /// Records that a block of `kind` now serves a request of `requested` bytes.
     #[inline(always)]
     fn account_alloc(&mut self, kind: Kind, requested: usize) {
         match kind {
-            Kind::Small { class, .. } => self.waste += CLASS_SIZE[class] - requested,
-            Kind::Large => self.large_live += requested,
+            Kind::Small { class, .. } => {
+                self.waste = self.waste.wrapping_add(CLASS_SIZE[class] - requested)
+            }
+            Kind::Large => self.large_live = self.large_live.wrapping_add(requested),
             Kind::Empty => {}
         }
     }
@@ -221,8 +268,10 @@ impl RawPool {
     #[inline(always)]
     fn account_free(&mut self, kind: Kind, requested: usize) {
         match kind {
-            Kind::Small { class, .. } => self.waste -= CLASS_SIZE[class] - requested,
-            Kind::Large => self.large_live -= requested,
+            Kind::Small { class, .. } => {
+                self.waste = self.waste.wrapping_sub(CLASS_SIZE[class] - requested)
+            }
+            Kind::Large => self.large_live = self.large_live.wrapping_sub(requested),
             Kind::Empty => {}
         }
     }
@@ -277,7 +326,7 @@ impl RawPool {
     pub fn alloc(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         let block = self.block_alloc::<true>(layout)?;
         self.account_alloc(kind_of(layout.size(), layout.align()), layout.size());
-        self.live_allocations += 1;
+        self.live_allocations = self.live_allocations.wrapping_add(1);
         Ok(block)
     }
 
@@ -300,7 +349,7 @@ impl RawPool {
     pub fn alloc_uninit(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         let block = self.block_alloc::<false>(layout)?;
         self.account_alloc(kind_of(layout.size(), layout.align()), layout.size());
-        self.live_allocations += 1;
+        self.live_allocations = self.live_allocations.wrapping_add(1);
         Ok(block)
     }
 
@@ -389,10 +438,19 @@ impl RawPool {
     /// Gives the arena a new span of at least `need` bytes; files the old
     /// span's tail for reuse.
     fn refill(&mut self, need: usize) -> Result<(), AllocError> {
-        let budget = self
-            .limit
-            .map(|limit| limit.saturating_sub(self.large.bytes()));
-        match self.arena.refill(need, budget) {
+        let before = self.arena.reserved_bytes();
+        let (max_growth, taken) = match &self.limit {
+            Limit::None => (None, 0),
+            Limit::Own(limit) => (Some(limit.saturating_sub(self.reserved_bytes())), 0),
+            Limit::Shared(shared) => {
+                let taken = shared.take_up_to(self.arena.growth_cap());
+                (Some(taken), taken)
+            }
+        };
+        let result = self.arena.refill(need, max_growth);
+        // A shared limit gives back what the new chunk did not use.
+        self.give_back(taken.saturating_sub(self.arena.reserved_bytes() - before));
+        match result {
             Ok(tail) => {
                 if let Some((tail, len)) = tail {
                     // SAFETY: the tail is the unused, 16-aligned end of the old
@@ -413,8 +471,11 @@ impl RawPool {
     fn limit_exceeded(&self, requested: usize) -> AllocError {
         AllocError::LimitExceeded {
             requested,
-            limit: self.limit.unwrap_or(usize::MAX),
-            reserved: self.reserved_bytes(),
+            limit: self.limit().unwrap_or(usize::MAX),
+            reserved: match &self.limit {
+                Limit::Shared(shared) => shared.reserved(),
+                _ => self.reserved_bytes(),
+            },
         }
     }
 
@@ -429,23 +490,41 @@ impl RawPool {
     ) -> Result<NonNull<u8>, AllocError> {
         let system =
             large::system_layout(size, align).ok_or(AllocError::LayoutTooLarge { size, align })?;
-        self.check_limit(system.size(), size)?;
-        self.large
-            .alloc(system, zeroed)
-            .ok_or(AllocError::OutOfMemory {
-                size: system.size(),
-                align: system.align(),
-            })
+        self.take(system.size(), size)?;
+        let block = self.large.alloc(system, zeroed);
+        if block.is_none() {
+            self.give_back(system.size());
+        }
+        block.ok_or(AllocError::OutOfMemory {
+            size: system.size(),
+            align: system.align(),
+        })
     }
 
-    /// Errs if reserving `extra` more bytes would pass the limit.
+    /// Takes `extra` bytes from the limit before reserving them from the
+    /// system; errs if that would pass it.
     #[inline]
-    fn check_limit(&self, extra: usize, requested: usize) -> Result<(), AllocError> {
-        match self.limit {
-            Some(limit) if self.reserved_bytes().saturating_add(extra) > limit => {
-                Err(self.limit_exceeded(requested))
+    fn take(&self, extra: usize, requested: usize) -> Result<(), AllocError> {
+        let refused = match &self.limit {
+            Limit::None => false,
+            Limit::Own(limit) => self.reserved_bytes().saturating_add(extra) > *limit,
+            Limit::Shared(shared) => shared.try_take(extra).is_err(),
+        };
+        if refused {
+            Err(self.limit_exceeded(requested))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Gives back `bytes` returned to the system (only a shared limit keeps
+    /// its own count).
+    #[inline]
+    fn give_back(&self, bytes: usize) {
+        if let Limit::Shared(shared) = &self.limit {
+            if bytes > 0 {
+                shared.give_back(bytes);
             }
-            _ => Ok(()),
         }
     }
 
@@ -476,7 +555,7 @@ impl RawPool {
         // SAFETY: forwarded from the caller.
         unsafe { self.block_dealloc(block, layout) };
         self.account_free(kind_of(layout.size(), layout.align()), layout.size());
-        self.live_allocations -= 1;
+        self.live_allocations = self.live_allocations.wrapping_sub(1);
     }
 
     /// Frees a block without accounting.
@@ -495,7 +574,10 @@ impl RawPool {
                 let system = large::system_layout(layout.size(), layout.align());
                 // SAFETY: a live large block of this engine; its system layout
                 // was computed the same way (and fitted) when it was made.
-                unsafe { self.large.dealloc(block, system.unwrap_unchecked()) }
+                let system = unsafe { system.unwrap_unchecked() };
+                // SAFETY: as just argued.
+                unsafe { self.large.dealloc(block, system) };
+                self.give_back(system.size());
             }
         }
     }
@@ -592,14 +674,19 @@ impl RawPool {
                 )?;
                 // SAFETY: as in `block_dealloc`.
                 let old_sys = unsafe { old_sys.unwrap_unchecked() };
-                self.check_limit(new_sys.size().saturating_sub(old_sys.size()), new_size)?;
+                let growth = new_sys.size().saturating_sub(old_sys.size());
+                self.take(growth, new_size)?;
                 // SAFETY: a live large block of this engine (caller), resized
                 // to a system layout of the same alignment.
                 let moved = unsafe { self.large.realloc(block, old_sys, new_sys) };
-                let moved = moved.ok_or(AllocError::OutOfMemory {
-                    size: new_sys.size(),
-                    align: new_sys.align(),
-                })?;
+                let Some(moved) = moved else {
+                    self.give_back(growth);
+                    return Err(AllocError::OutOfMemory {
+                        size: new_sys.size(),
+                        align: new_sys.align(),
+                    });
+                };
+                self.give_back(old_sys.size().saturating_sub(new_sys.size()));
                 if new_size > old_size {
                     // SAFETY: the block now has `new_size` writable bytes.
                     unsafe { moved.add(old_size).write_bytes(0, new_size - old_size) };
@@ -680,7 +767,7 @@ impl RawPool {
             kind_of(block_layout.size(), block_layout.align()),
             value.size(),
         );
-        self.live_allocations += 1;
+        self.live_allocations = self.live_allocations.wrapping_add(1);
         // SAFETY: `block` is fresh, aligned for the header (16 or more) and
         // laid out by `block_layout`; the caller writes the value before the
         // registry can run.
@@ -744,7 +831,7 @@ impl RawPool {
             kind_of(block_layout.size(), block_layout.align()),
             layout.size(),
         );
-        self.live_allocations -= 1;
+        self.live_allocations = self.live_allocations.wrapping_sub(1);
     }
 
     // --- reset ---------------------------------------------------------
@@ -770,9 +857,11 @@ impl RawPool {
             fn drop(&mut self) {
                 let raw = &mut *self.0;
                 raw.note_peak();
+                let before = raw.reserved_bytes();
                 raw.large.free_all();
                 raw.free.clear();
                 raw.arena.reset();
+                raw.give_back(before - raw.reserved_bytes());
                 raw.waste = 0;
                 raw.large_live = 0;
                 raw.live_allocations = 0;
@@ -789,6 +878,8 @@ impl Drop for RawPool {
     fn drop(&mut self) {
         // Destructors first, while every block is still allocated; the
         // fields then free the memory (also if a destructor unwinds).
+        // A shared limit gets this engine's memory back.
+        self.give_back(self.reserved_bytes());
         if !self.drops.is_empty() {
             // SAFETY: as in `reset`.
             unsafe { self.drops.run_all() };
