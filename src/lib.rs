@@ -98,6 +98,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod backend;
 mod error;
 mod handle;
 mod pool;

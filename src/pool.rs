@@ -3,13 +3,13 @@
 use core::alloc::Layout;
 use core::cell::UnsafeCell;
 use core::fmt;
-use core::mem;
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 
 use bytemuck::Zeroable;
 
+use crate::backend::{self, Backend};
 use crate::error::unwrap_or_fail;
-use crate::raw::RawPool;
+use crate::raw::{DropFn, RawPool};
 use crate::{AllocError, Handle, Stats};
 
 /// An arena that owns every allocation made through it.
@@ -34,18 +34,6 @@ use crate::{AllocError, Handle, Stats};
 /// ```
 pub struct Pool {
     raw: UnsafeCell<RawPool>,
-}
-
-/// Drops the `T` registered in the block at `block`.
-///
-/// # Safety
-///
-/// `block` must start a block made by `RawPool::alloc_droppable` for
-/// `Layout::new::<T>()`, holding an initialised `T` that nothing else uses.
-unsafe fn drop_registered<T>(block: NonNull<u8>) {
-    let offset = RawPool::droppable_offset(Layout::new::<T>());
-    // SAFETY: the value sits `offset` bytes in and is ours to drop (caller).
-    unsafe { block.add(offset).cast::<T>().drop_in_place() }
 }
 
 impl Default for Pool {
@@ -97,8 +85,8 @@ impl Pool {
     ///
     /// # Panics
     ///
-    /// If `capacity` exceeds `isize::MAX`; an allocator failure goes to
-    /// [`std::alloc::handle_alloc_error`].
+    /// If `capacity` exceeds `isize::MAX` or the global allocator refuses
+    /// the chunk.
     #[track_caller]
     pub fn with_capacity(capacity: usize) -> Self {
         Pool {
@@ -119,30 +107,13 @@ impl Pool {
     #[inline(always)]
     fn with_raw<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
         // SAFETY: `Pool` is not `Sync`, so no other thread can reach the
-        // engine; the closures passed here are the pool's own, never re-enter
-        // `with_raw` and run no user code (destructors run outside it in
-        // `free`, and under `&mut self` in `reset` and drop). So this is the
-        // only reference to the engine while it lives.
+        // engine; the closures passed here are the pool's own engine calls,
+        // which never re-enter `with_raw` and run none of the pool user's
+        // code (destructors run outside it in `free`, and under `&mut self`
+        // in `reset` and drop; a global allocator cannot reach a `!Sync`
+        // pool it is not given). So this is the only reference to the engine
+        // while it lives.
         f(unsafe { &mut *self.raw.get() })
-    }
-
-    /// The identity handles carry: the engine's address, stable while any
-    /// handle borrows the pool.
-    #[inline(always)]
-    fn id(&self) -> NonNull<()> {
-        NonNull::from(&self.raw).cast()
-    }
-
-    /// Wraps a block of this pool.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must be a live, initialised `T` this pool allocated, not
-    /// reachable through any other handle or reference.
-    #[inline(always)]
-    unsafe fn handle<T: ?Sized>(&self, ptr: NonNull<T>) -> Handle<'_, T> {
-        // SAFETY: forwarded; the handle borrows `self`, so the pool outlives it.
-        unsafe { Handle::from_raw(ptr, self.id()) }
     }
 
     // --- bytes (cymem's call) ------------------------------------------
@@ -186,14 +157,7 @@ impl Pool {
         number: usize,
         elem_size: usize,
     ) -> Result<Handle<'_, [u8]>, AllocError> {
-        let size = number
-            .checked_mul(elem_size)
-            .ok_or(AllocError::SizeOverflow { number, elem_size })?;
-        let layout = Layout::from_size_align(size, 16)
-            .map_err(|_| AllocError::LayoutTooLarge { size, align: 16 })?;
-        let block = self.with_raw(|raw| raw.alloc(layout))?;
-        // SAFETY: `size` zeroed bytes (initialised `u8`s) of this pool, new.
-        Ok(unsafe { self.handle(NonNull::slice_from_raw_parts(block, size)) })
+        backend::try_alloc(self, number, elem_size)
     }
 
     // --- typed values --------------------------------------------------
@@ -239,20 +203,7 @@ impl Pool {
         &self,
         value: T,
     ) -> Result<Handle<'_, T>, AllocError> {
-        let layout = Layout::new::<T>();
-        let slot = if mem::needs_drop::<T>() {
-            // SAFETY: `value` — a `Send` `T` that `drop_registered::<T>` drops
-            // soundly — is written below, before anything can reset or drop the
-            // engine (that needs `&mut self`).
-            self.with_raw(|raw| unsafe { raw.alloc_droppable(layout, drop_registered::<T>) })?
-        } else {
-            self.with_raw(|raw| raw.alloc_uninit(layout))?
-        };
-        let slot = slot.cast::<T>();
-        // SAFETY: `slot` is fresh memory for a `T`, aligned for it.
-        unsafe { slot.as_ptr().write(value) };
-        // SAFETY: now an initialised `T` of this pool, with no other access.
-        Ok(unsafe { self.handle(slot) })
+        backend::try_alloc_value(self, value)
     }
 
     /// Copies a `Copy` value into the pool. Any lifetime is fine — arena
@@ -287,13 +238,7 @@ impl Pool {
     /// ```
     #[inline]
     pub fn try_alloc_copy<T: Copy>(&self, value: T) -> Result<Handle<'_, T>, AllocError> {
-        let slot = self
-            .with_raw(|raw| raw.alloc_uninit(Layout::new::<T>()))?
-            .cast::<T>();
-        // SAFETY: fresh memory for a `T`, aligned for it.
-        unsafe { slot.as_ptr().write(value) };
-        // SAFETY: an initialised `T` of this pool, with no other access.
-        Ok(unsafe { self.handle(slot) })
+        backend::try_alloc_copy(self, value)
     }
 
     /// Copies a slice of `Copy` values into the pool.
@@ -325,14 +270,7 @@ impl Pool {
     /// ```
     #[inline]
     pub fn try_alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Result<Handle<'_, [T]>, AllocError> {
-        let block = self
-            .with_raw(|raw| raw.alloc_uninit(Layout::for_value(src)))?
-            .cast::<T>();
-        // SAFETY: the block has room for `src.len()` `T`s, aligned, and is new,
-        // so it cannot overlap `src`.
-        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), block.as_ptr(), src.len()) };
-        // SAFETY: `src.len()` initialised `T`s of this pool, no other access.
-        Ok(unsafe { self.handle(NonNull::slice_from_raw_parts(block, src.len())) })
+        backend::try_alloc_slice_copy(self, src)
     }
 
     /// Copies a string into the pool.
@@ -364,10 +302,7 @@ impl Pool {
     /// ```
     #[inline]
     pub fn try_alloc_str(&self, src: &str) -> Result<Handle<'_, str>, AllocError> {
-        let bytes = self.try_alloc_slice_copy(src.as_bytes())?;
-        let ptr = bytes.into_raw();
-        // SAFETY: a copy of `src`, so valid UTF-8; `str` has the layout of `[u8]`.
-        Ok(unsafe { self.handle(NonNull::new_unchecked(ptr.as_ptr() as *mut str)) })
+        backend::try_alloc_str(self, src)
     }
 
     /// Allocates a zeroed `T` — any type for which all-zero bytes are a
@@ -400,9 +335,7 @@ impl Pool {
     /// ```
     #[inline]
     pub fn try_alloc_zeroed<T: Zeroable + Copy>(&self) -> Result<Handle<'_, T>, AllocError> {
-        let block = self.with_raw(|raw| raw.alloc(Layout::new::<T>()))?;
-        // SAFETY: zeroed memory for a `T`, and all-zero is a valid `T` (Zeroable).
-        Ok(unsafe { self.handle(block.cast::<T>()) })
+        backend::try_alloc_zeroed(self)
     }
 
     /// Allocates `len` zeroed `T`s.
@@ -439,10 +372,7 @@ impl Pool {
         &self,
         len: usize,
     ) -> Result<Handle<'_, [T]>, AllocError> {
-        let layout = array_layout::<T>(len)?;
-        let block = self.with_raw(|raw| raw.alloc(layout))?.cast::<T>();
-        // SAFETY: zeroed memory for `len` `T`s, all-zero being valid (Zeroable).
-        Ok(unsafe { self.handle(NonNull::slice_from_raw_parts(block, len)) })
+        backend::try_alloc_slice_zeroed(self, len)
     }
 
     // --- free, realloc, owns -------------------------------------------
@@ -465,43 +395,8 @@ impl Pool {
     #[inline]
     #[track_caller]
     pub fn free<T: ?Sized>(&self, handle: Handle<'_, T>) {
-        if !self.owns(&handle) {
-            foreign_handle();
-        }
-        let layout = Layout::for_value::<T>(&handle);
-        let ptr = handle.into_raw();
-        if mem::needs_drop::<T>() {
-            /// Recycles the block after the destructor, even if it unwinds.
-            struct Recycle<'a> {
-                pool: &'a Pool,
-                value: NonNull<u8>,
-                layout: Layout,
-            }
-            impl Drop for Recycle<'_> {
-                fn drop(&mut self) {
-                    let (value, layout) = (self.value, self.layout);
-                    // SAFETY: only `alloc_value` makes handles whose `T` needs
-                    // drop, through `alloc_droppable` with this layout; the
-                    // handle was consumed and its value dropped.
-                    self.pool
-                        .with_raw(|raw| unsafe { raw.dealloc_droppable(value, layout) });
-                }
-            }
-            let recycle = Recycle {
-                pool: self,
-                value: ptr.cast(),
-                layout,
-            };
-            // SAFETY: the handle owned an initialised `T` and is consumed; the
-            // engine is not borrowed while the destructor runs, so it may even
-            // use this pool.
-            unsafe { ptr.as_ptr().drop_in_place() };
-            drop(recycle);
-        } else {
-            // SAFETY: this pool made the block with `layout` (checked above; a
-            // handle's layout never changes but through `realloc`, which keeps
-            // it in step) and the consumed handle was its only access.
-            self.with_raw(|raw| unsafe { raw.dealloc(ptr.cast(), layout) });
+        if backend::try_free(self, handle).is_err() {
+            backend::foreign_handle();
         }
     }
 
@@ -547,23 +442,7 @@ impl Pool {
         handle: &mut Handle<'_, [T]>,
         new_len: usize,
     ) -> Result<(), AllocError> {
-        if !self.owns(handle) {
-            return Err(AllocError::ForeignHandle);
-        }
-        let old = Layout::for_value::<[T]>(handle);
-        let new = array_layout::<T>(new_len)?;
-        // The handle's own pointer, not one derived from `&mut [T]`: an
-        // in-place growth writes past the old length, where a reference
-        // grants no access.
-        let block = handle.raw_ptr().cast::<u8>();
-        // SAFETY: this pool made the block with `old` (checked above; the
-        // handle's length is kept in step with every resize) and the handle,
-        // borrowed mutably, is its only access; `new` has the same alignment.
-        let moved = self.with_raw(|raw| unsafe { raw.realloc(block, old, new.size()) })?;
-        // SAFETY: `new_len` `T`s of this pool: the old ones kept, the rest
-        // zeroed, which is a valid `T` (Zeroable).
-        unsafe { handle.set_ptr(NonNull::slice_from_raw_parts(moved.cast::<T>(), new_len)) };
-        Ok(())
+        backend::try_realloc(self, handle, new_len)
     }
 
     /// Whether `handle` was made by this pool.
@@ -575,7 +454,7 @@ impl Pool {
     /// ```
     #[inline]
     pub fn owns<T: ?Sized>(&self, handle: &Handle<'_, T>) -> bool {
-        handle.pool_id() == self.id()
+        backend::owns(self, handle)
     }
 
     // --- accounting and lifetime ---------------------------------------
@@ -625,6 +504,52 @@ impl Pool {
     }
 }
 
+impl Backend for Pool {
+    #[inline(always)]
+    fn id(&self) -> NonNull<()> {
+        NonNull::from(&self.raw).cast()
+    }
+
+    #[inline(always)]
+    fn alloc_layout(&self, layout: Layout, zeroed: bool) -> Result<NonNull<u8>, AllocError> {
+        if zeroed {
+            self.with_raw(|raw| raw.alloc(layout))
+        } else {
+            self.with_raw(|raw| raw.alloc_uninit(layout))
+        }
+    }
+
+    unsafe fn alloc_droppable(
+        &self,
+        layout: Layout,
+        drop_fn: DropFn,
+    ) -> Result<NonNull<u8>, AllocError> {
+        // SAFETY: forwarded from the caller.
+        self.with_raw(|raw| unsafe { raw.alloc_droppable(layout, drop_fn) })
+    }
+
+    #[inline(always)]
+    unsafe fn dealloc(&self, block: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded from the caller; this pool has one engine.
+        self.with_raw(|raw| unsafe { raw.dealloc(block, layout) })
+    }
+
+    unsafe fn dealloc_droppable(&self, value: NonNull<u8>, layout: Layout) {
+        // SAFETY: forwarded from the caller; this pool has one engine.
+        self.with_raw(|raw| unsafe { raw.dealloc_droppable(value, layout) })
+    }
+
+    unsafe fn realloc(
+        &self,
+        block: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Result<NonNull<u8>, AllocError> {
+        // SAFETY: forwarded from the caller; this pool has one engine.
+        self.with_raw(|raw| unsafe { raw.realloc(block, old, new_size) })
+    }
+}
+
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
@@ -632,25 +557,4 @@ impl fmt::Debug for Pool {
             .field("stats", &self.stats())
             .finish()
     }
-}
-
-/// The layout of `len` `T`s, with the error the crate reports.
-#[inline]
-fn array_layout<T>(len: usize) -> Result<Layout, AllocError> {
-    let elem_size = mem::size_of::<T>();
-    let size = len.checked_mul(elem_size).ok_or(AllocError::SizeOverflow {
-        number: len,
-        elem_size,
-    })?;
-    Layout::from_size_align(size, mem::align_of::<T>()).map_err(|_| AllocError::LayoutTooLarge {
-        size,
-        align: mem::align_of::<T>(),
-    })
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn foreign_handle() -> ! {
-    panic!("{}", AllocError::ForeignHandle)
 }

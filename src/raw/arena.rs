@@ -229,9 +229,14 @@ impl Arena {
         if rest == 0 {
             return Ok((top, need));
         }
-        let low = self.carve(rest).ok_or(RefillError::OutOfMemory)?;
-        debug_assert_eq!(low.as_ptr() as usize + rest, top.as_ptr() as usize);
-        Ok((low, rest + need))
+        match self.carve(rest) {
+            // bumpalo bumps downward, so the rest lies right below `top`; the
+            // span joins them only when that is checked to hold.
+            Some(low) if low.as_ptr() as usize + rest == top.as_ptr() as usize => {
+                Ok((low, rest + need))
+            }
+            _ => Ok((top, need)),
+        }
     }
 
     /// The most the next chunk may add: an eighth of what is held, or

@@ -12,8 +12,8 @@
 //!
 //! Blocks aligned to 32 or 64 bytes live in lists of their own (ranks 1 and
 //! 2), so that a popped block always has the alignment its request needs.
-//! Those lists are allocated the first time an over-aligned block is freed,
-//! which keeps a new pool small.
+//! Those lists are allocated the first time an over-aligned block is
+//! allocated, which keeps a new pool small and freeing allocation-free.
 
 use core::ptr::{self, NonNull};
 
@@ -99,6 +99,15 @@ impl FreeLists {
         Some(block)
     }
 
+    /// Makes the lists of `rank` if they do not exist yet. Called on the
+    /// allocation path, so that freeing never allocates.
+    #[inline]
+    pub fn prepare_rank(&mut self, rank: usize) {
+        if rank > 0 && self.over_aligned.is_none() {
+            self.over_aligned = Some(Box::new([[ptr::null_mut(); NUM_CLASSES]; RANKS - 1]));
+        }
+    }
+
     /// Files `block` under `class` and `rank` for reuse.
     ///
     /// # Safety
@@ -109,12 +118,12 @@ impl FreeLists {
     /// `pop` hands it out again.
     #[inline(always)]
     pub unsafe fn push(&mut self, block: NonNull<u8>, class: usize, rank: usize) {
-        let lists = &mut self.over_aligned;
-        let head = if rank == 0 {
-            &mut self.heads[class]
-        } else {
-            &mut lists.get_or_insert_with(|| Box::new([[ptr::null_mut(); NUM_CLASSES]; RANKS - 1]))
-                [rank - 1][class]
+        let head = match (rank, self.over_aligned.as_mut()) {
+            (0, _) => &mut self.heads[class],
+            (_, Some(lists)) => &mut lists[rank - 1][class],
+            // The caller's block of this rank was allocated after
+            // `prepare_rank(rank)` (see its contract), so the lists exist.
+            (_, None) => unreachable!("free list of rank {rank} used before prepare_rank"),
         };
         // SAFETY: the caller guarantees `block` is writable, 16-aligned and at
         // least 16 bytes long, so its first word can hold the link.

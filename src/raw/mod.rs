@@ -176,6 +176,8 @@ impl RawPool {
                 reserved: 0,
             });
         }
+        // (Nothing is reserved yet in the error above; below, the chunk has
+        // been made and is given back.)
         let arena = Arena::with_capacity(capacity).ok_or(AllocError::OutOfMemory {
             size: capacity,
             align: GRANULE,
@@ -187,7 +189,7 @@ impl RawPool {
             return Err(AllocError::LimitExceeded {
                 requested: capacity,
                 limit: limit.unwrap_or(0),
-                reserved: 0,
+                reserved: raw.reserved_bytes(),
             });
         }
         Ok(raw)
@@ -388,6 +390,9 @@ impl RawPool {
         match kind_of(size, align) {
             Kind::Empty => Ok(dangling(align)),
             Kind::Small { class, rank } => {
+                // Lists for this alignment exist before any such block does,
+                // so that freeing one never allocates.
+                self.free.prepare_rank(rank);
                 let block = match self.free.pop(class, rank) {
                     Some(block) => block,
                     None => self.small_alloc_slow(class, rank, align)?,
@@ -588,9 +593,9 @@ impl RawPool {
     ///
     /// The contents up to the smaller size are kept and any new bytes are
     /// zero. The block stays where it is when it can: a resize within its
-    /// size class, the newest block of the span, a shrink (the tail is filed
-    /// for reuse), or a large block the system grows in place. Otherwise the
-    /// contents move to a new block and the old one is recycled.
+    /// size class, the newest block of the span, or a large block the system
+    /// resizes in place. Otherwise the contents move to a new block and the
+    /// old one is recycled whole, for its own class.
     ///
     /// # Errors
     ///
@@ -653,16 +658,10 @@ impl RawPool {
         ) {
             (Kind::Small { class: from, .. }, Kind::Small { class: to, .. }) => {
                 let (old_len, new_len) = (CLASS_SIZE[from], CLASS_SIZE[to]);
-                if from == to || self.arena.resize_newest(block, old_len, new_len) {
-                    true
-                } else if to < from {
-                    // SAFETY: the block's bytes from `new_len` to `old_len` are
-                    // no longer part of it: a 16-aligned region of the pool.
-                    unsafe { self.free.push_region(block.add(new_len), old_len - new_len) };
-                    true
-                } else {
-                    false
-                }
+                // A shrink into a smaller class of a block that is not the
+                // newest moves: splitting it would strand its tail in smaller
+                // classes and the large class would never get it back.
+                from == to || self.arena.resize_newest(block, old_len, new_len)
             }
             (Kind::Large, Kind::Large) => {
                 let old_sys = large::system_layout(old_size, old.align());
