@@ -90,6 +90,34 @@
 //! (a document, a request, a parse) *and* some are freed or resized before
 //! the end. When nothing is freed early, `bumpalo` is as fast and simpler.
 //!
+//! # Collections in a pool
+//!
+//! With the default `allocator-api2` feature, `&Pool` and `&SyncPool`
+//! implement `allocator_api2::alloc::Allocator`: allocator-api2's `Vec` and
+//! `Box` and hashbrown's maps can live in a pool. Freeing recycles, growth
+//! uses the pool's `realloc` (in place when it can be), and when the
+//! collection drops, [`Pool::size`] is back where it was.
+//!
+//! ```
+//! # #[cfg(feature = "allocator-api2")] {
+//! use allocator_api2::vec::Vec;
+//! use arenapool::Pool;
+//!
+//! let pool = Pool::new();
+//! let mut ids = Vec::new_in(&pool);
+//! ids.extend([3u32, 1, 4, 1, 5]);
+//! assert!(pool.size() >= 20);
+//! drop(ids);
+//! assert_eq!(pool.size(), 0);
+//! # }
+//! ```
+//!
+//! # Threads
+//!
+//! [`Pool`] is `Send` but not `Sync`. [`SyncPool`] is both: any thread
+//! allocates and frees through `&SyncPool`, each with a cache of its own, so
+//! small allocations take no lock.
+//!
 //! # Layers
 //!
 //! [`raw::RawPool`] is the engine — raw pointers and [`Layout`](core::alloc::Layout)s,
@@ -98,18 +126,22 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+#[cfg(feature = "allocator-api2")]
+mod allocator;
 mod backend;
 mod error;
 mod handle;
 mod pool;
 pub mod raw;
 mod stats;
+mod sync;
 
 pub use bytemuck::Zeroable;
 pub use error::AllocError;
 pub use handle::Handle;
 pub use pool::Pool;
 pub use stats::Stats;
+pub use sync::SyncPool;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

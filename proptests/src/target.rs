@@ -1,6 +1,6 @@
 //! The pools the harness can drive.
 
-use arenapool::{AllocError, Handle, Pool, Stats, Zeroable};
+use arenapool::{AllocError, Handle, Pool, Stats, SyncPool, Zeroable};
 
 /// What the harness needs of a pool. Implement it for a new pool type and
 /// every property test and the fuzz target run against it unchanged.
@@ -73,5 +73,47 @@ impl PoolUnderTest for Pool {
     }
     fn reset(&mut self) {
         Pool::reset(self)
+    }
+}
+
+impl PoolUnderTest for SyncPool {
+    const NAME: &'static str = "SyncPool";
+
+    fn create(limit: Option<usize>) -> Self {
+        match limit {
+            Some(limit) => SyncPool::with_limit(limit),
+            None => SyncPool::new(),
+        }
+    }
+    fn try_alloc(&self, number: usize, elem_size: usize) -> Result<Handle<'_, [u8]>, AllocError> {
+        SyncPool::try_alloc(self, number, elem_size)
+    }
+    fn try_alloc_slice_zeroed<T: Zeroable + Copy>(
+        &self,
+        len: usize,
+    ) -> Result<Handle<'_, [T]>, AllocError> {
+        SyncPool::try_alloc_slice_zeroed(self, len)
+    }
+    fn try_alloc_value<T: Send + 'static>(&self, value: T) -> Result<Handle<'_, T>, AllocError> {
+        SyncPool::try_alloc_value(self, value)
+    }
+    fn free<T: ?Sized>(&self, handle: Handle<'_, T>) {
+        SyncPool::free(self, handle)
+    }
+    fn try_realloc<T: Zeroable + Copy>(
+        &self,
+        handle: &mut Handle<'_, [T]>,
+        new_len: usize,
+    ) -> Result<(), AllocError> {
+        SyncPool::try_realloc(self, handle, new_len)
+    }
+    fn size(&self) -> usize {
+        SyncPool::size(self)
+    }
+    fn stats(&self) -> Stats {
+        SyncPool::stats(self)
+    }
+    fn reset(&mut self) {
+        SyncPool::reset(self)
     }
 }

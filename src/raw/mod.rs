@@ -713,6 +713,76 @@ impl RawPool {
         Ok(moved)
     }
 
+    /// Whether a block of `layout` is carved from the arena (a small block)
+    /// rather than made as a large block. Engines that share blocks route by
+    /// this.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use arenapool::raw::RawPool;
+    /// assert!(RawPool::is_small(Layout::new::<[u8; 4096]>()));
+    /// assert!(!RawPool::is_small(Layout::new::<[u8; 4097]>()));
+    /// ```
+    #[inline(always)]
+    pub fn is_small(layout: Layout) -> bool {
+        layout.size() <= SMALL_MAX && layout.align() <= SMALL_MAX_ALIGN
+    }
+
+    /// Moves a block of this engine to a new block of `to`, resized to
+    /// `new_size` bytes as [`realloc`](Self::realloc) does (contents kept,
+    /// tail zeroed), and frees the old one here.
+    ///
+    /// # Errors
+    ///
+    /// As for [`realloc`](Self::realloc); the old block is then untouched.
+    ///
+    /// # Safety
+    ///
+    /// As for [`realloc`](Self::realloc) with `old`. Both engines' memory
+    /// must outlive every use of the moved block.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use arenapool::raw::RawPool;
+    ///
+    /// let (mut small, mut large) = (RawPool::new(None), RawPool::new(None));
+    /// let old = Layout::from_size_align(8, 8).unwrap();
+    /// let block = small.alloc(old).unwrap();
+    /// // SAFETY: `block` came from `small` with `old`; both engines live on.
+    /// let moved = unsafe { small.realloc_into(&mut large, block, old, 10_000) }.unwrap();
+    /// assert_eq!((small.size(), large.size()), (0, 10_000));
+    /// ```
+    pub unsafe fn realloc_into(
+        &mut self,
+        to: &mut RawPool,
+        block: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let align = old.align();
+        let new =
+            Layout::from_size_align(new_size, align).map_err(|_| AllocError::LayoutTooLarge {
+                size: new_size,
+                align,
+            })?;
+        let moved = to.alloc_uninit(new)?;
+        let kept = old.size().min(new_size);
+        // SAFETY: two live, distinct blocks of at least `kept` bytes; the old
+        // one belongs to this engine with `old` (caller).
+        unsafe {
+            ptr::copy_nonoverlapping(block.as_ptr(), moved.as_ptr(), kept);
+            moved.add(kept).write_bytes(0, new_size - kept);
+            self.dealloc(block, old);
+        }
+        Ok(moved)
+    }
+
+    /// Bytes waiting in this engine's free lists.
+    #[inline]
+    pub fn free_list_bytes(&self) -> usize {
+        self.free.bytes()
+    }
+
     // --- values with destructors ---------------------------------------
 
     /// Allocates room for a value of layout `value` whose destructor the

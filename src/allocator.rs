@@ -1,0 +1,118 @@
+//! `allocator_api2::alloc::Allocator` for `&Pool` and `&SyncPool`, so that
+//! standard-shaped collections (allocator-api2's `Vec` and `Box`,
+//! hashbrown's maps) live in a pool.
+
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
+
+use allocator_api2::alloc::{AllocError as ApiAllocError, Allocator};
+
+use crate::backend::Backend;
+use crate::{Pool, SyncPool};
+
+#[inline]
+fn allocate<B: Backend>(
+    pool: &B,
+    layout: Layout,
+    zeroed: bool,
+) -> Result<NonNull<[u8]>, ApiAllocError> {
+    let block = pool
+        .alloc_layout(layout, zeroed)
+        .map_err(|_| ApiAllocError)?;
+    Ok(NonNull::slice_from_raw_parts(block, layout.size()))
+}
+
+/// `grow`/`shrink`: the pool's realloc (in place when it can be, new bytes
+/// zeroed) when the alignment stays; otherwise a new block and a copy.
+///
+/// # Safety
+///
+/// As for [`Allocator::grow`]/[`Allocator::shrink`]: `ptr` is a block of
+/// `pool` with layout `old`.
+#[inline]
+unsafe fn resize<B: Backend>(
+    pool: &B,
+    ptr: NonNull<u8>,
+    old: Layout,
+    new: Layout,
+) -> Result<NonNull<[u8]>, ApiAllocError> {
+    if new.align() == old.align() {
+        // SAFETY: a block of `pool` with `old` (caller); same alignment.
+        let moved = unsafe { pool.realloc(ptr, old, new.size()) }.map_err(|_| ApiAllocError)?;
+        return Ok(NonNull::slice_from_raw_parts(moved, new.size()));
+    }
+    let moved = pool.alloc_layout(new, true).map_err(|_| ApiAllocError)?;
+    // SAFETY: two distinct live blocks of at least the smaller size; the old
+    // one is `pool`'s with `old` and given up by the caller.
+    unsafe {
+        ptr::copy_nonoverlapping(ptr.as_ptr(), moved.as_ptr(), old.size().min(new.size()));
+        pool.dealloc(ptr, old);
+    }
+    Ok(NonNull::slice_from_raw_parts(moved, new.size()))
+}
+
+macro_rules! pool_allocator {
+    ($pool:ty) => {
+        // SAFETY: blocks stay valid until deallocated or the pool resets or
+        // drops — both need `&mut`/ownership of the pool, so no `&pool`
+        // allocator (nor anything allocated through it) outlives them;
+        // copies of the `&pool` allocator are the same allocator, and any of
+        // them may free what another allocated.
+        unsafe impl Allocator for &$pool {
+            #[inline]
+            fn allocate(&self, layout: Layout) -> Result<NonNull<[u8]>, ApiAllocError> {
+                allocate(*self, layout, false)
+            }
+
+            /// Pool memory is handed out zeroed anyway.
+            #[inline]
+            fn allocate_zeroed(&self, layout: Layout) -> Result<NonNull<[u8]>, ApiAllocError> {
+                allocate(*self, layout, true)
+            }
+
+            #[inline]
+            unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
+                // SAFETY: the `Allocator` contract: `ptr` was allocated by this
+                // allocator (this pool) with `layout`.
+                unsafe { Backend::dealloc(*self, ptr, layout) }
+            }
+
+            #[inline]
+            unsafe fn grow(
+                &self,
+                ptr: NonNull<u8>,
+                old: Layout,
+                new: Layout,
+            ) -> Result<NonNull<[u8]>, ApiAllocError> {
+                // SAFETY: forwarded from the `Allocator` contract.
+                unsafe { resize(*self, ptr, old, new) }
+            }
+
+            /// The pool's `realloc` zeroes grown bytes, so this costs nothing more.
+            #[inline]
+            unsafe fn grow_zeroed(
+                &self,
+                ptr: NonNull<u8>,
+                old: Layout,
+                new: Layout,
+            ) -> Result<NonNull<[u8]>, ApiAllocError> {
+                // SAFETY: forwarded from the `Allocator` contract.
+                unsafe { resize(*self, ptr, old, new) }
+            }
+
+            #[inline]
+            unsafe fn shrink(
+                &self,
+                ptr: NonNull<u8>,
+                old: Layout,
+                new: Layout,
+            ) -> Result<NonNull<[u8]>, ApiAllocError> {
+                // SAFETY: forwarded from the `Allocator` contract.
+                unsafe { resize(*self, ptr, old, new) }
+            }
+        }
+    };
+}
+
+pool_allocator!(Pool);
+pool_allocator!(SyncPool);
