@@ -69,7 +69,7 @@ fn hammer_from_8_threads_with_handles_passed_between_them() {
             let next = senders[(t + 1) % threads].clone();
             let (pool, barrier, drops, values) = (&pool, &barrier, &drops, &values);
             s.spawn(move || {
-                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ t as u64 + 1);
+                let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
                 let mut live: Vec<(Handle<'_, [u8]>, u8)> = Vec::new();
                 for i in 0..ops {
                     match rng.below(10) {
