@@ -47,8 +47,8 @@ fn sync_pool_is_send_and_sync() {
 
 #[test]
 fn hammer_from_8_threads_with_handles_passed_between_them() {
-    let threads = 8;
-    let ops = scaled(30_000, 150);
+    let threads = scaled(8, 4);
+    let ops = scaled(30_000, 60);
     let pool = SyncPool::new();
     let drops = Arc::new(AtomicUsize::new(0));
     let values = Arc::new(AtomicUsize::new(0));
@@ -158,10 +158,10 @@ fn the_limit_holds_across_threads() {
     let pool = SyncPool::with_limit(limit);
     let refused = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for _ in 0..4 {
+        for _ in 0..scaled(4, 2) {
             s.spawn(|| {
                 let mut kept = Vec::new();
-                for _ in 0..scaled(4000, 20) {
+                for _ in 0..scaled(4000, 10) {
                     match pool.try_alloc(1, if cfg!(miri) { 64 } else { 1000 }) {
                         Ok(h) => kept.push(h),
                         Err(AllocError::LimitExceeded { .. }) => {
