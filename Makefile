@@ -7,12 +7,12 @@ CARGO ?= cargo
 # and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: demo test fmt-check clippy test-rust miri bench doc clean proptest-deep fuzz
+.PHONY: venv test-python demo test fmt-check clippy test-rust miri bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
 
-test: fmt-check clippy test-rust miri
+test: fmt-check clippy test-rust test-python miri
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -23,6 +23,24 @@ clippy:
 
 test-rust:
 	$(CARGO) test --workspace
+
+# The Python package, built into a venv inside the repo (ignored by git).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+$(VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "maturin>=1.9.4,<2" pytest hypothesis numpy mypy
+	touch $@
+
+venv: $(VENV)/.installed
+
+test-python: venv
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -m pyo3-bindings/Cargo.toml
+	$(PY) -m pytest -q pyo3-bindings/tests
+	$(PY) -m mypy.stubtest arenapool --allowlist pyo3-bindings/stubtest_allowlist.txt
 
 # Installs Miri when missing; if that is impossible, says so loudly and goes on.
 miri:

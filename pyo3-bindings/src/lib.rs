@@ -1,0 +1,34 @@
+//! The Python package `arenapool` (extension module `arenapool._arenapool`).
+//!
+//! A thin layer over the Rust core: it converts and checks, and holds no
+//! allocator logic. Each `Pool` owns one engine behind a `parking_lot`
+//! mutex (never held across a call into Python); allocations hold a strong
+//! reference to their pool, so memory lives exactly as long as Python
+//! references to it; every misuse is an exception.
+
+mod accounting;
+mod address;
+mod errors;
+mod pool;
+
+use pyo3::prelude::*;
+
+/// total_reserved() -> int: bytes held from the system by all live pools
+/// (and addresses) of the process.
+#[pyfunction]
+fn total_reserved() -> usize {
+    accounting::total()
+}
+
+#[pymodule]
+fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<pool::Pool>()?;
+    m.add_class::<pool::Allocation>()?;
+    m.add_class::<address::Address>()?;
+    m.add(
+        "InvalidAllocationError",
+        m.py().get_type::<errors::InvalidAllocationError>(),
+    )?;
+    m.add_function(wrap_pyfunction!(total_reserved, m)?)?;
+    Ok(())
+}

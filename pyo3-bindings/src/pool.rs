@@ -1,0 +1,410 @@
+//! `Pool` and `Allocation`: the Python face of one engine.
+
+use std::alloc::Layout;
+use std::ffi::{c_int, c_void};
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arenapool::raw::RawPool;
+use arenapool::AllocError;
+use parking_lot::Mutex;
+use pyo3::exceptions::PyBufferError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3::{ffi, PyTraverseError, PyVisit};
+
+use crate::accounting::Tracked;
+use crate::errors::{alloc_error, closed, InvalidAllocationError};
+
+/// Requests at least this large release the GIL while the engine zeroes or
+/// copies.
+const RELEASE_GIL_BYTES: usize = 1 << 20;
+
+/// The alignment of every allocation, as `malloc` promises.
+const ALIGN: usize = 16;
+
+/// A block pointer that may cross threads: the pool's lock guards its use.
+#[derive(Clone, Copy)]
+struct Block(NonNull<u8>);
+
+// SAFETY: the pointer is only dereferenced (by Python, through a buffer
+// export) while the allocation is live and its pool open, both checked under
+// the pool's lock; the memory belongs to the pool, not to a thread.
+unsafe impl Send for Block {}
+
+fn layout(nbytes: usize) -> Result<Layout, AllocError> {
+    Layout::from_size_align(nbytes, ALIGN).map_err(|_| AllocError::LayoutTooLarge {
+        size: nbytes,
+        align: ALIGN,
+    })
+}
+
+/// A memory pool: owns every allocation made through it and frees them all
+/// when closed or collected.
+#[pyclass(frozen, module = "arenapool")]
+pub struct Pool {
+    /// The engine; `None` once closed.
+    engine: Mutex<Option<Tracked>>,
+    /// Buffer exports alive over all allocations.
+    exports: AtomicUsize,
+}
+
+impl Pool {
+    /// Runs `f` on the open engine, releasing the GIL if `large`.
+    fn with_engine<R: Send>(
+        &self,
+        py: Python<'_>,
+        large: bool,
+        f: impl FnOnce(&mut RawPool) -> R + Send,
+    ) -> PyResult<R> {
+        let run = || {
+            let mut engine = self.engine.lock();
+            engine.as_mut().map(|tracked| tracked.with(f))
+        };
+        let result = if large { py.detach(run) } else { run() };
+        result.ok_or_else(closed)
+    }
+
+    fn is_open(&self) -> bool {
+        self.engine.lock().is_some()
+    }
+}
+
+#[pymethods]
+impl Pool {
+    /// Pool(limit=None): a new pool, holding at most ``limit`` bytes from the
+    /// system if given.
+    #[new]
+    #[pyo3(signature = (limit = None))]
+    fn new(limit: Option<usize>) -> Self {
+        Pool {
+            engine: Mutex::new(Some(Tracked::new(RawPool::new(limit)))),
+            exports: AtomicUsize::new(0),
+        }
+    }
+
+    /// alloc(number, elem_size) -> Allocation: ``number * elem_size`` zeroed
+    /// bytes, 16-byte aligned.
+    fn alloc(slf: &Bound<'_, Self>, number: usize, elem_size: usize) -> PyResult<Allocation> {
+        let py = slf.py();
+        let nbytes = number
+            .checked_mul(elem_size)
+            .ok_or(AllocError::SizeOverflow { number, elem_size })
+            .map_err(alloc_error)?;
+        let layout = layout(nbytes).map_err(alloc_error)?;
+        let block = slf
+            .get()
+            .with_engine(py, nbytes >= RELEASE_GIL_BYTES, |raw| {
+                raw.alloc(layout).map(Block)
+            })?
+            .map_err(alloc_error)?;
+        Ok(Allocation::new(slf, block, nbytes))
+    }
+
+    /// free(allocation): gives the allocation's memory back to the pool;
+    /// the allocation becomes invalid.
+    fn free(slf: &Bound<'_, Self>, allocation: &Bound<'_, Allocation>) -> PyResult<()> {
+        let this = slf.get();
+        let allocation = allocation.get();
+        let mut engine = this.engine.lock();
+        let engine = engine.as_mut().ok_or_else(closed)?;
+        let mut state = allocation.claim(allocation.pool.is(slf))?;
+        let (block, nbytes) = (state.block, state.nbytes);
+        // SAFETY: the allocation is live and this pool's (checked by `claim`
+        // under the pool's lock), made with this layout, and no buffer export
+        // can reach it (checked too); it is marked dead below, so it is freed
+        // once.
+        engine.with(|raw| unsafe {
+            raw.dealloc(block.0, layout(nbytes).expect("a live allocation's layout"))
+        });
+        state.live = false;
+        Ok(())
+    }
+
+    /// realloc(allocation, new_nbytes) -> Allocation: the contents moved to
+    /// (or kept in) a block of ``new_nbytes`` bytes, the new tail zeroed. The
+    /// old allocation becomes invalid; on error it is unchanged.
+    fn realloc(
+        slf: &Bound<'_, Self>,
+        allocation: &Bound<'_, Allocation>,
+        new_nbytes: usize,
+    ) -> PyResult<Allocation> {
+        let py = slf.py();
+        let this = slf.get();
+        let old = allocation.get();
+        layout(new_nbytes).map_err(alloc_error)?;
+        let large = new_nbytes >= RELEASE_GIL_BYTES;
+        let same_pool = old.pool.is(slf);
+        let work = || -> PyResult<Block> {
+            let mut engine = this.engine.lock();
+            let engine = engine.as_mut().ok_or_else(closed)?;
+            let mut state = old.claim(same_pool)?;
+            let (block, nbytes) = (state.block, state.nbytes);
+            // SAFETY: as in `free`; on success only the new pointer is used.
+            let moved = engine
+                .with(|raw| unsafe {
+                    raw.realloc(
+                        block.0,
+                        layout(nbytes).expect("a live allocation's layout"),
+                        new_nbytes,
+                    )
+                })
+                .map_err(alloc_error)?;
+            state.live = false;
+            Ok(Block(moved))
+        };
+        let moved = if large { py.detach(work)? } else { work()? };
+        Ok(Allocation::new(slf, moved, new_nbytes))
+    }
+
+    /// Live bytes: the sum of the sizes of all live allocations (cymem's
+    /// ``Pool.size``).
+    #[getter]
+    fn size(&self) -> PyResult<usize> {
+        let engine = self.engine.lock();
+        Ok(engine.as_ref().ok_or_else(closed)?.raw().size())
+    }
+
+    /// The limit given at creation, or None.
+    #[getter]
+    fn limit(&self) -> PyResult<Option<usize>> {
+        let engine = self.engine.lock();
+        Ok(engine.as_ref().ok_or_else(closed)?.raw().limit())
+    }
+
+    /// stats() -> dict: live_allocations, live_bytes, reserved_bytes,
+    /// free_list_bytes, peak_live_bytes, chunks, large_blocks.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let stats = self
+            .engine
+            .lock()
+            .as_ref()
+            .ok_or_else(closed)?
+            .raw()
+            .stats();
+        let dict = PyDict::new(py);
+        dict.set_item("live_allocations", stats.live_allocations)?;
+        dict.set_item("live_bytes", stats.live_bytes)?;
+        dict.set_item("reserved_bytes", stats.reserved_bytes)?;
+        dict.set_item("free_list_bytes", stats.free_list_bytes)?;
+        dict.set_item("peak_live_bytes", stats.peak_live_bytes)?;
+        dict.set_item("chunks", stats.chunks)?;
+        dict.set_item("large_blocks", stats.large_blocks)?;
+        Ok(dict)
+    }
+
+    /// Whether close() was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        !self.is_open()
+    }
+
+    /// close(): frees every allocation at once; later calls raise. Raises
+    /// BufferError while a buffer of one of its allocations is exported.
+    fn close(&self) -> PyResult<()> {
+        let mut engine = self.engine.lock();
+        if self.exports.load(Ordering::Acquire) > 0 {
+            return Err(PyBufferError::new_err(
+                "arenapool: cannot close a pool while a buffer of its allocations is exported",
+            ));
+        }
+        let freed = engine.take();
+        drop(engine);
+        drop(freed);
+        Ok(())
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        match self.engine.lock().as_ref() {
+            Some(tracked) => {
+                let stats = tracked.raw().stats();
+                format!(
+                    "<arenapool.Pool live_allocations={} live_bytes={} reserved_bytes={}>",
+                    stats.live_allocations, stats.live_bytes, stats.reserved_bytes
+                )
+            }
+            None => "<arenapool.Pool closed>".to_owned(),
+        }
+    }
+}
+
+/// What an allocation points at, guarded by its own lock (taken after the
+/// pool's).
+struct State {
+    block: Block,
+    nbytes: usize,
+    live: bool,
+    exports: usize,
+}
+
+/// A block of a pool: a zero-copy buffer that keeps its pool alive.
+#[pyclass(frozen, module = "arenapool")]
+pub struct Allocation {
+    pool: Py<Pool>,
+    state: Mutex<State>,
+}
+
+impl Allocation {
+    fn new(pool: &Bound<'_, Pool>, block: Block, nbytes: usize) -> Self {
+        Allocation {
+            pool: pool.clone().unbind(),
+            state: Mutex::new(State {
+                block,
+                nbytes,
+                live: true,
+                exports: 0,
+            }),
+        }
+    }
+
+    /// Locks the state of a live allocation of `pool` with no buffer
+    /// exported, for `free`/`realloc`. The caller holds the pool's lock.
+    fn claim(&self, same_pool: bool) -> PyResult<parking_lot::MutexGuard<'_, State>> {
+        if !same_pool {
+            return Err(InvalidAllocationError::new_err(
+                "arenapool: the allocation belongs to another pool",
+            ));
+        }
+        let state = self.state.lock();
+        if !state.live {
+            return Err(InvalidAllocationError::new_err(
+                "arenapool: the allocation was freed or reallocated",
+            ));
+        }
+        if state.exports > 0 {
+            return Err(PyBufferError::new_err(
+                "arenapool: cannot free or move an allocation while its buffer is exported",
+            ));
+        }
+        Ok(state)
+    }
+
+    /// The block and length of a live allocation of an open pool.
+    fn live(&self) -> PyResult<(Block, usize)> {
+        let pool = self.pool.get();
+        let engine = pool.engine.lock();
+        if engine.is_none() {
+            return Err(InvalidAllocationError::new_err(
+                "arenapool: the allocation's pool is closed",
+            ));
+        }
+        let state = self.state.lock();
+        if !state.live {
+            return Err(InvalidAllocationError::new_err(
+                "arenapool: the allocation was freed or reallocated",
+            ));
+        }
+        Ok((state.block, state.nbytes))
+    }
+}
+
+#[pymethods]
+impl Allocation {
+    /// The address of the first byte, for ctypes, cffi or Cython.
+    #[getter]
+    fn address(&self) -> PyResult<usize> {
+        Ok(self.live()?.0 .0.as_ptr() as usize)
+    }
+
+    /// The size in bytes.
+    #[getter]
+    fn nbytes(&self) -> PyResult<usize> {
+        Ok(self.live()?.1)
+    }
+
+    /// The Pool that owns this allocation.
+    #[getter]
+    fn pool(&self, py: Python<'_>) -> Py<Pool> {
+        self.pool.clone_ref(py)
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.live()?.1)
+    }
+
+    fn __repr__(&self) -> String {
+        match self.live() {
+            Ok((block, nbytes)) => format!(
+                "<arenapool.Allocation nbytes={nbytes} address={:#x}>",
+                block.0.as_ptr() as usize
+            ),
+            Err(_) => "<arenapool.Allocation invalid>".to_owned(),
+        }
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // The pool link is not user-settable and is never cleared; the GC
+        // only needs to see the edge.
+        visit.call(&self.pool)
+    }
+
+    /// Exports the block as a writable, contiguous byte buffer.
+    ///
+    /// # Safety
+    ///
+    /// Called by Python with a valid `view` to fill.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        let pool = this.pool.get();
+        let engine = pool.engine.lock();
+        let mut state = this.state.lock();
+        let refuse = |message: &'static str| {
+            // SAFETY: `view` is valid for writes (caller); an export that fails
+            // must leave no owner in it.
+            unsafe { (*view).obj = ptr::null_mut() };
+            Err(InvalidAllocationError::new_err(message))
+        };
+        if engine.is_none() {
+            return refuse("arenapool: the allocation's pool is closed");
+        }
+        if !state.live {
+            return refuse("arenapool: the allocation was freed or reallocated");
+        }
+        // SAFETY: the block is live memory of an open pool, `nbytes` long
+        // (at most isize::MAX), and stays so while the export lives: free,
+        // realloc and close refuse while `exports > 0`. FillInfo takes a new
+        // reference to `slf` for `view.obj`, which keeps the allocation and so
+        // the pool alive.
+        let filled = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                state.block.0.as_ptr().cast::<c_void>(),
+                state.nbytes as ffi::Py_ssize_t,
+                0,
+                flags,
+            )
+        };
+        if filled == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        state.exports += 1;
+        pool.exports.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Ends an export; never fails.
+    ///
+    /// # Safety
+    ///
+    /// Called by Python once for each successful `__getbuffer__`.
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
+        let mut state = self.state.lock();
+        state.exports -= 1;
+        self.pool.get().exports.fetch_sub(1, Ordering::AcqRel);
+    }
+}
