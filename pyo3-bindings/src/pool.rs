@@ -214,16 +214,19 @@ impl Pool {
         Ok(())
     }
 
+    /// The pool itself, for ``with Pool() as pool:``.
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
+    /// Closes the pool when the ``with`` block ends.
     #[pyo3(signature = (*_args))]
     fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
         self.close()?;
         Ok(false)
     }
 
+    /// Live allocations and bytes, or that the pool is closed.
     fn __repr__(&self) -> String {
         match self.engine.lock().as_ref() {
             Some(tracked) => {
@@ -328,10 +331,12 @@ impl Allocation {
         self.pool.clone_ref(py)
     }
 
+    /// The size in bytes.
     fn __len__(&self) -> PyResult<usize> {
         Ok(self.live()?.1)
     }
 
+    /// Size and address, or that the allocation is no longer valid.
     fn __repr__(&self) -> String {
         match self.live() {
             Ok((block, nbytes)) => format!(
@@ -342,6 +347,7 @@ impl Allocation {
         }
     }
 
+    /// Shows the cyclic GC the reference to the pool.
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         // The pool link is not user-settable and is never cleared; the GC
         // only needs to see the edge.
