@@ -27,7 +27,7 @@ impl Rng {
         x
     }
 
-    /// A value in `0..n`.
+    /// A value in `0..n` (`n > 0`).
     #[inline]
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize

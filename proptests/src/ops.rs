@@ -140,6 +140,10 @@ pub const PETABYTE: (usize, usize) = if cfg!(miri) {
     (1 << 20, 1 << 30)
 };
 
+/// A valid but unservable length for `Realloc` (a petabyte; under Miri one
+/// past `isize::MAX`, refused before any allocation).
+pub const HUGE_LEN: usize = if cfg!(miri) { usize::MAX / 2 } else { 1 << 50 };
+
 /// Sizes whose product overflows or passes `isize::MAX`, or that no
 /// allocator can serve.
 pub fn absurd() -> impl Strategy<Value = (usize, usize)> {
@@ -175,7 +179,7 @@ pub fn op(sizes: Sizes) -> impl Strategy<Value = Op> {
         6 => Just(Op::AllocValue),
         18 => any::<usize>().prop_map(|pick| Op::Free { pick }),
         14 => (any::<usize>(), size(sizes)).prop_map(|(pick, new_len)| Op::Realloc { pick, new_len }),
-        1 => (any::<usize>(), prop::sample::select(vec![usize::MAX, usize::MAX / 2, 1 << 62]))
+        1 => (any::<usize>(), prop::sample::select(vec![usize::MAX, usize::MAX / 2, HUGE_LEN]))
             .prop_map(|(pick, new_len)| Op::Realloc { pick, new_len }),
         12 => (any::<usize>(), any::<u8>()).prop_map(|(pick, seed)| Op::Write { pick, seed }),
         1 => Just(Op::Reset),

@@ -25,13 +25,15 @@ impl Tracked {
     /// Runs `f` on the engine, then reports its reserved bytes.
     pub fn with<R>(&mut self, f: impl FnOnce(&mut RawPool) -> R) -> R {
         let result = f(&mut self.raw);
-        let now = self.raw.stats().reserved_bytes;
-        if now >= self.reported {
-            TOTAL_RESERVED.fetch_add(now - self.reported, Ordering::Relaxed);
-        } else {
-            TOTAL_RESERVED.fetch_sub(self.reported - now, Ordering::Relaxed);
+        let now = self.raw.reserved_bytes();
+        if now != self.reported {
+            if now > self.reported {
+                TOTAL_RESERVED.fetch_add(now - self.reported, Ordering::Relaxed);
+            } else {
+                TOTAL_RESERVED.fetch_sub(self.reported - now, Ordering::Relaxed);
+            }
+            self.reported = now;
         }
-        self.reported = now;
         result
     }
 

@@ -3,7 +3,7 @@
 use std::alloc::Layout;
 use std::ffi::{c_int, c_void};
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arenapool::raw::RawPool;
 use arenapool::AllocError;
@@ -31,6 +31,8 @@ struct Block(NonNull<u8>);
 // export) while the allocation is live and its pool open, both checked under
 // the pool's lock; the memory belongs to the pool, not to a thread.
 unsafe impl Send for Block {}
+// SAFETY: shared references to a `Block` only copy the pointer; see `Send`.
+unsafe impl Sync for Block {}
 
 fn layout(nbytes: usize) -> Result<Layout, AllocError> {
     Layout::from_size_align(nbytes, ALIGN).map_err(|_| AllocError::LayoutTooLarge {
@@ -108,8 +110,8 @@ impl Pool {
         let allocation = allocation.get();
         let mut engine = this.engine.lock();
         let engine = engine.as_mut().ok_or_else(closed)?;
-        let mut state = allocation.claim(allocation.pool.is(slf))?;
-        let (block, nbytes) = (state.block, state.nbytes);
+        let claim = allocation.claim(allocation.pool.is(slf))?;
+        let (block, nbytes) = (allocation.block, allocation.nbytes);
         // SAFETY: the allocation is live and this pool's (checked by `claim`
         // under the pool's lock), made with this layout, and no buffer export
         // can reach it (checked too); it is marked dead below, so it is freed
@@ -117,7 +119,7 @@ impl Pool {
         engine.with(|raw| unsafe {
             raw.dealloc(block.0, layout(nbytes).expect("a live allocation's layout"))
         });
-        state.live = false;
+        claim.retire();
         Ok(())
     }
 
@@ -138,8 +140,8 @@ impl Pool {
         let work = || -> PyResult<Block> {
             let mut engine = this.engine.lock();
             let engine = engine.as_mut().ok_or_else(closed)?;
-            let mut state = old.claim(same_pool)?;
-            let (block, nbytes) = (state.block, state.nbytes);
+            let claim = old.claim(same_pool)?;
+            let (block, nbytes) = (old.block, old.nbytes);
             // SAFETY: as in `free`; on success only the new pointer is used.
             let moved = engine
                 .with(|raw| unsafe {
@@ -150,7 +152,7 @@ impl Pool {
                     )
                 })
                 .map_err(alloc_error)?;
-            state.live = false;
+            claim.retire();
             Ok(Block(moved))
         };
         let moved = if large { py.detach(work)? } else { work()? };
@@ -203,7 +205,7 @@ impl Pool {
     /// BufferError while a buffer of one of its allocations is exported.
     fn close(&self) -> PyResult<()> {
         let mut engine = self.engine.lock();
-        if self.exports.load(Ordering::Acquire) > 0 {
+        if self.exports.load(Ordering::Relaxed) > 0 {
             return Err(PyBufferError::new_err(
                 "arenapool: cannot close a pool while a buffer of its allocations is exported",
             ));
@@ -241,73 +243,78 @@ impl Pool {
     }
 }
 
-/// What an allocation points at, guarded by its own lock (taken after the
-/// pool's).
-struct State {
-    block: Block,
-    nbytes: usize,
-    live: bool,
-    exports: usize,
-}
-
 /// A block of a pool: a zero-copy buffer that keeps its pool alive.
+///
+/// `live` and `exports` change only under the pool's engine lock, which
+/// every check of them also holds, so relaxed atomics suffice.
 #[pyclass(frozen, module = "arenapool")]
 pub struct Allocation {
     pool: Py<Pool>,
-    state: Mutex<State>,
+    block: Block,
+    nbytes: usize,
+    live: AtomicBool,
+    exports: AtomicUsize,
+}
+
+/// A claimed allocation: live, this pool's, not exported.
+struct Claim<'a> {
+    allocation: &'a Allocation,
+}
+
+impl Claim<'_> {
+    /// Marks the allocation freed or moved away.
+    fn retire(self) {
+        self.allocation.live.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Allocation {
     fn new(pool: &Bound<'_, Pool>, block: Block, nbytes: usize) -> Self {
         Allocation {
             pool: pool.clone().unbind(),
-            state: Mutex::new(State {
-                block,
-                nbytes,
-                live: true,
-                exports: 0,
-            }),
+            block,
+            nbytes,
+            live: AtomicBool::new(true),
+            exports: AtomicUsize::new(0),
         }
     }
 
-    /// Locks the state of a live allocation of `pool` with no buffer
-    /// exported, for `free`/`realloc`. The caller holds the pool's lock.
-    fn claim(&self, same_pool: bool) -> PyResult<parking_lot::MutexGuard<'_, State>> {
+    /// Checks that this is a live allocation of the pool (`same_pool`) with
+    /// no buffer exported, for `free`/`realloc`. The caller holds the pool's
+    /// engine lock.
+    fn claim(&self, same_pool: bool) -> PyResult<Claim<'_>> {
         if !same_pool {
             return Err(InvalidAllocationError::new_err(
                 "arenapool: the allocation belongs to another pool",
             ));
         }
-        let state = self.state.lock();
-        if !state.live {
+        if !self.live.load(Ordering::Relaxed) {
             return Err(InvalidAllocationError::new_err(
                 "arenapool: the allocation was freed or reallocated",
             ));
         }
-        if state.exports > 0 {
+        if self.exports.load(Ordering::Relaxed) > 0 {
             return Err(PyBufferError::new_err(
                 "arenapool: cannot free or move an allocation while its buffer is exported",
             ));
         }
-        Ok(state)
+        Ok(Claim { allocation: self })
     }
 
     /// The block and length of a live allocation of an open pool.
     fn live(&self) -> PyResult<(Block, usize)> {
-        let pool = self.pool.get();
-        let engine = pool.engine.lock();
+        let engine = self.pool.get().engine.lock();
         if engine.is_none() {
             return Err(InvalidAllocationError::new_err(
                 "arenapool: the allocation's pool is closed",
             ));
         }
-        let state = self.state.lock();
-        if !state.live {
+        if !self.live.load(Ordering::Relaxed) {
             return Err(InvalidAllocationError::new_err(
                 "arenapool: the allocation was freed or reallocated",
             ));
         }
-        Ok((state.block, state.nbytes))
+        Ok((self.block, self.nbytes))
     }
 }
 
@@ -367,7 +374,6 @@ impl Allocation {
         let this = slf.get();
         let pool = this.pool.get();
         let engine = pool.engine.lock();
-        let mut state = this.state.lock();
         let refuse = |message: &'static str| {
             // SAFETY: `view` is valid for writes (caller); an export that fails
             // must leave no owner in it.
@@ -377,7 +383,7 @@ impl Allocation {
         if engine.is_none() {
             return refuse("arenapool: the allocation's pool is closed");
         }
-        if !state.live {
+        if !this.live.load(Ordering::Relaxed) {
             return refuse("arenapool: the allocation was freed or reallocated");
         }
         // SAFETY: the block is live memory of an open pool, `nbytes` long
@@ -389,8 +395,8 @@ impl Allocation {
             ffi::PyBuffer_FillInfo(
                 view,
                 slf.as_ptr(),
-                state.block.0.as_ptr().cast::<c_void>(),
-                state.nbytes as ffi::Py_ssize_t,
+                this.block.0.as_ptr().cast::<c_void>(),
+                this.nbytes as ffi::Py_ssize_t,
                 0,
                 flags,
             )
@@ -398,8 +404,9 @@ impl Allocation {
         if filled == -1 {
             return Err(PyErr::fetch(slf.py()));
         }
-        state.exports += 1;
-        pool.exports.fetch_add(1, Ordering::AcqRel);
+        this.exports.fetch_add(1, Ordering::Relaxed);
+        pool.exports.fetch_add(1, Ordering::Relaxed);
+        drop(engine);
         Ok(())
     }
 
@@ -409,8 +416,9 @@ impl Allocation {
     ///
     /// Called by Python once for each successful `__getbuffer__`.
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
-        let mut state = self.state.lock();
-        state.exports -= 1;
-        self.pool.get().exports.fetch_sub(1, Ordering::AcqRel);
+        let pool = self.pool.get();
+        let _engine = pool.engine.lock();
+        self.exports.fetch_sub(1, Ordering::Relaxed);
+        pool.exports.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -296,7 +296,14 @@ impl RawPool {
         }
     }
 
-    fn reserved_bytes(&self) -> usize {
+    /// Bytes held from the system allocator (the `reserved_bytes` of
+    /// [`stats`](Self::stats), without computing the rest).
+    ///
+    /// ```
+    /// assert_eq!(arenapool::raw::RawPool::new(None).reserved_bytes(), 0);
+    /// ```
+    #[inline]
+    pub fn reserved_bytes(&self) -> usize {
         self.arena.reserved_bytes() + self.large.bytes()
     }
 
