@@ -7,7 +7,7 @@ CARGO ?= cargo
 # and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: venv test-python demo test fmt-check clippy test-rust miri bench doc clean proptest-deep fuzz
+.PHONY: venv test-python bench-py demo test fmt-check clippy test-rust miri bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
@@ -71,8 +71,20 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
 	cd fuzz && ASAN_OPTIONS=allocator_may_return_null=1 $(CARGO) +nightly fuzz run ops -- -max_total_time=$(FUZZ_SECONDS)
 
-bench:
-	$(CARGO) bench -p arenapool-benches
+# The criterion suite, cold then warm memory, then the summary table and plot.
+WARM := ARENAPOOL_BENCH_MEMORY=warm GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296
+bench: venv
+	$(CARGO) bench -p arenapool-benches --bench peers
+	$(WARM) $(CARGO) bench -p arenapool-benches --bench peers
+	$(WARM) $(CARGO) bench -p arenapool-benches --bench sync
+	$(PY) -m pip install --quiet matplotlib
+	$(PY) benches/summary.py target/criterion benches/ratios.png
+
+# arenapool against cymem from Python, same run.
+bench-py: venv
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -m pyo3-bindings/Cargo.toml
+	$(PY) -m pip install --quiet cymem
+	$(PY) pyo3-bindings/bench/bench.py
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p arenapool

@@ -575,12 +575,7 @@ impl Backend for SyncPool {
         old: Layout,
         new_size: usize,
     ) -> Result<NonNull<u8>, AllocError> {
-        let new = Layout::from_size_align(new_size, old.align()).map_err(|_| {
-            AllocError::LayoutTooLarge {
-                size: new_size,
-                align: old.align(),
-            }
-        })?;
+        let new = crate::raw::resized(old, new_size)?;
         // SAFETY (all arms): the block is this pool's with `old` (caller):
         // small blocks belong to any of the caches, which share their limit
         // and memory lifetime; large ones to the global engine.

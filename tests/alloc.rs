@@ -2,14 +2,8 @@
 
 use arenapool::{AllocError, Handle, Pool};
 
-/// Full counts natively, small ones under Miri.
-fn scaled(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
+mod common;
+use common::scaled;
 
 fn addr<T: ?Sized>(h: &Handle<'_, T>) -> usize {
     Handle::as_ptr(h).cast::<u8>() as usize

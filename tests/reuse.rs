@@ -2,24 +2,8 @@
 
 use arenapool::{Handle, Pool};
 
-fn scaled(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
-
-/// xorshift: the same sequence on every run.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
+mod common;
+use common::{scaled, Rng};
 
 #[test]
 fn free_then_same_size_allocations_do_not_grow_reserved() {

@@ -4,25 +4,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 
+mod common;
+use common::{scaled, Rng};
+
 use arenapool::{AllocError, Handle, SyncPool};
-
-fn scaled(native: usize, miri: usize) -> usize {
-    if cfg!(miri) {
-        miri
-    } else {
-        native
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 fn fill(block: &mut [u8], tag: u8) {
     block

@@ -78,6 +78,15 @@ fn kind_of(size: usize, align: usize) -> Kind {
     }
 }
 
+/// `old` with its size changed to `new_size`, if such a layout can exist.
+#[inline]
+pub(crate) fn resized(old: Layout, new_size: usize) -> Result<Layout, AllocError> {
+    Layout::from_size_align(new_size, old.align()).map_err(|_| AllocError::LayoutTooLarge {
+        size: new_size,
+        align: old.align(),
+    })
+}
+
 /// The pointer handed out for zero-size requests: never dereferenced for
 /// any byte, aligned to `align` and to 16 (what byte blocks promise).
 #[inline(always)]
@@ -631,19 +640,14 @@ impl RawPool {
         old: Layout,
         new_size: usize,
     ) -> Result<NonNull<u8>, AllocError> {
-        let align = old.align();
-        let new =
-            Layout::from_size_align(new_size, align).map_err(|_| AllocError::LayoutTooLarge {
-                size: new_size,
-                align,
-            })?;
+        let new = resized(old, new_size)?;
         if new_size < old.size() {
             self.note_peak();
         }
         // SAFETY: forwarded from the caller.
         let moved = unsafe { self.block_realloc(block, old, new)? };
-        self.account_free(kind_of(old.size(), align), old.size());
-        self.account_alloc(kind_of(new_size, align), new_size);
+        self.account_free(kind_of(old.size(), old.align()), old.size());
+        self.account_alloc(kind_of(new_size, old.align()), new_size);
         Ok(moved)
     }
 
@@ -766,12 +770,7 @@ impl RawPool {
         old: Layout,
         new_size: usize,
     ) -> Result<NonNull<u8>, AllocError> {
-        let align = old.align();
-        let new =
-            Layout::from_size_align(new_size, align).map_err(|_| AllocError::LayoutTooLarge {
-                size: new_size,
-                align,
-            })?;
+        let new = resized(old, new_size)?;
         let moved = to.alloc_uninit(new)?;
         let kept = old.size().min(new_size);
         // SAFETY: two live, distinct blocks of at least `kept` bytes; the old
