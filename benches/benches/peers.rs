@@ -172,7 +172,9 @@ fn w2(c: &mut Criterion) {
                 total
             })
         });
-        eprintln!("w2 memory: bumpalo frees nothing: each pair adds its size (136 B on average) for good");
+        eprintln!(
+            "w2 memory: bumpalo frees nothing: each pair adds its size (136 B on average) for good"
+        );
     }
     group.finish();
 }
