@@ -33,6 +33,24 @@ pub mod model;
 pub mod ops;
 pub mod target;
 
+/// The proptest configuration of the harness's tests: [`cases`], and
+/// failures persisted beside the test file (not under Miri, which runs
+/// isolated from the file system).
+pub fn config(native: u32, miri: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, FileFailurePersistence};
+    Config {
+        cases: cases(native, miri),
+        failure_persistence: if cfg!(miri) {
+            None
+        } else {
+            Some(Box::new(FileFailurePersistence::WithSource(
+                "proptest-regressions",
+            )))
+        },
+        ..Config::default()
+    }
+}
+
 /// Cases for a property run: `PROPTEST_CASES` if set, else `native`
 /// (or `miri` under Miri).
 pub fn cases(native: u32, miri: u32) -> u32 {

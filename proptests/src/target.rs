@@ -34,86 +34,59 @@ pub trait PoolUnderTest: Sized {
     fn reset(&mut self);
 }
 
-impl PoolUnderTest for Pool {
-    const NAME: &'static str = "Pool";
+/// Both pools have the same calls under the same names.
+macro_rules! pool_under_test {
+    ($pool:ident) => {
+        impl PoolUnderTest for $pool {
+            const NAME: &'static str = stringify!($pool);
 
-    fn create(limit: Option<usize>) -> Self {
-        match limit {
-            Some(limit) => Pool::with_limit(limit),
-            None => Pool::new(),
+            fn create(limit: Option<usize>) -> Self {
+                match limit {
+                    Some(limit) => $pool::with_limit(limit),
+                    None => $pool::new(),
+                }
+            }
+            fn try_alloc(
+                &self,
+                number: usize,
+                elem_size: usize,
+            ) -> Result<Handle<'_, [u8]>, AllocError> {
+                $pool::try_alloc(self, number, elem_size)
+            }
+            fn try_alloc_slice_zeroed<T: Zeroable + Copy>(
+                &self,
+                len: usize,
+            ) -> Result<Handle<'_, [T]>, AllocError> {
+                $pool::try_alloc_slice_zeroed(self, len)
+            }
+            fn try_alloc_value<T: Send + 'static>(
+                &self,
+                value: T,
+            ) -> Result<Handle<'_, T>, AllocError> {
+                $pool::try_alloc_value(self, value)
+            }
+            fn free<T: ?Sized>(&self, handle: Handle<'_, T>) {
+                $pool::free(self, handle)
+            }
+            fn try_realloc<T: Zeroable + Copy>(
+                &self,
+                handle: &mut Handle<'_, [T]>,
+                new_len: usize,
+            ) -> Result<(), AllocError> {
+                $pool::try_realloc(self, handle, new_len)
+            }
+            fn size(&self) -> usize {
+                $pool::size(self)
+            }
+            fn stats(&self) -> Stats {
+                $pool::stats(self)
+            }
+            fn reset(&mut self) {
+                $pool::reset(self)
+            }
         }
-    }
-    fn try_alloc(&self, number: usize, elem_size: usize) -> Result<Handle<'_, [u8]>, AllocError> {
-        Pool::try_alloc(self, number, elem_size)
-    }
-    fn try_alloc_slice_zeroed<T: Zeroable + Copy>(
-        &self,
-        len: usize,
-    ) -> Result<Handle<'_, [T]>, AllocError> {
-        Pool::try_alloc_slice_zeroed(self, len)
-    }
-    fn try_alloc_value<T: Send + 'static>(&self, value: T) -> Result<Handle<'_, T>, AllocError> {
-        Pool::try_alloc_value(self, value)
-    }
-    fn free<T: ?Sized>(&self, handle: Handle<'_, T>) {
-        Pool::free(self, handle)
-    }
-    fn try_realloc<T: Zeroable + Copy>(
-        &self,
-        handle: &mut Handle<'_, [T]>,
-        new_len: usize,
-    ) -> Result<(), AllocError> {
-        Pool::try_realloc(self, handle, new_len)
-    }
-    fn size(&self) -> usize {
-        Pool::size(self)
-    }
-    fn stats(&self) -> Stats {
-        Pool::stats(self)
-    }
-    fn reset(&mut self) {
-        Pool::reset(self)
-    }
+    };
 }
 
-impl PoolUnderTest for SyncPool {
-    const NAME: &'static str = "SyncPool";
-
-    fn create(limit: Option<usize>) -> Self {
-        match limit {
-            Some(limit) => SyncPool::with_limit(limit),
-            None => SyncPool::new(),
-        }
-    }
-    fn try_alloc(&self, number: usize, elem_size: usize) -> Result<Handle<'_, [u8]>, AllocError> {
-        SyncPool::try_alloc(self, number, elem_size)
-    }
-    fn try_alloc_slice_zeroed<T: Zeroable + Copy>(
-        &self,
-        len: usize,
-    ) -> Result<Handle<'_, [T]>, AllocError> {
-        SyncPool::try_alloc_slice_zeroed(self, len)
-    }
-    fn try_alloc_value<T: Send + 'static>(&self, value: T) -> Result<Handle<'_, T>, AllocError> {
-        SyncPool::try_alloc_value(self, value)
-    }
-    fn free<T: ?Sized>(&self, handle: Handle<'_, T>) {
-        SyncPool::free(self, handle)
-    }
-    fn try_realloc<T: Zeroable + Copy>(
-        &self,
-        handle: &mut Handle<'_, [T]>,
-        new_len: usize,
-    ) -> Result<(), AllocError> {
-        SyncPool::try_realloc(self, handle, new_len)
-    }
-    fn size(&self) -> usize {
-        SyncPool::size(self)
-    }
-    fn stats(&self) -> Stats {
-        SyncPool::stats(self)
-    }
-    fn reset(&mut self) {
-        SyncPool::reset(self)
-    }
-}
+pool_under_test!(Pool);
+pool_under_test!(SyncPool);

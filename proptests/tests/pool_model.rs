@@ -1,11 +1,10 @@
 //! `Pool` against the model.
 
 use arenapool::Pool;
-use arenapool_proptests::cases;
+use arenapool_proptests::config;
 use arenapool_proptests::harness::run;
 use arenapool_proptests::ops::{ops, Op, Sizes};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 
 fn max_ops() -> usize {
     if cfg!(miri) {
@@ -16,16 +15,7 @@ fn max_ops() -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(256, 8),
-        // Miri runs isolated from the file system: no persisted seeds there.
-        failure_persistence: if cfg!(miri) {
-            None
-        } else {
-            Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions")))
-        },
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(256, 8))]
 
     #[test]
     fn pool_agrees_with_the_model(ops in ops(Sizes::for_build(), max_ops())) {

@@ -2,22 +2,13 @@
 //! hammer in the core crate's tests covers concurrency).
 
 use arenapool::SyncPool;
-use arenapool_proptests::cases;
+use arenapool_proptests::config;
 use arenapool_proptests::harness::run;
 use arenapool_proptests::ops::{ops, Sizes};
 use proptest::prelude::*;
-use proptest::test_runner::FileFailurePersistence;
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(256, 4),
-        failure_persistence: if cfg!(miri) {
-            None
-        } else {
-            Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions")))
-        },
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config(256, 4))]
 
     #[test]
     fn sync_pool_agrees_with_the_model(ops in ops(Sizes::for_build(), if cfg!(miri) { 60 } else { 200 })) {
