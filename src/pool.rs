@@ -106,13 +106,11 @@ impl Pool {
     /// Runs `f` on the engine.
     #[inline(always)]
     fn with_raw<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
-        // SAFETY: `Pool` is not `Sync`, so no other thread can reach the
-        // engine; the closures passed here are the pool's own engine calls,
-        // which never re-enter `with_raw` and run none of the pool user's
-        // code (destructors run outside it in `free`, and under `&mut self`
-        // in `reset` and drop; a global allocator cannot reach a `!Sync`
-        // pool it is not given). So this is the only reference to the engine
-        // while it lives.
+        // `Pool` is not `Sync`, so no other thread reaches the engine. The
+        // closures passed here are the pool's own engine calls: they never
+        // re-enter `with_raw` and run none of the user's code (destructors run
+        // outside it in `free`, and under `&mut self` in `reset` and drop).
+        // SAFETY: so this is the only reference to the engine while it lives.
         f(unsafe { &mut *self.raw.get() })
     }
 

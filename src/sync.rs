@@ -165,10 +165,9 @@ impl SyncPool {
     fn cache(&self) -> &Cache {
         let (id, cache) = CURRENT.with(Cell::get);
         if id == self.id {
-            // SAFETY: entries are set by `cache_slow` to a cache boxed in this
-            // pool's `caches`, which keeps it at that address until the pool
-            // drops; pool ids are never reused, so an entry of a dropped pool
-            // never matches a live one.
+            // Entries point at caches boxed in the pool's `caches`, kept at that
+            // address until the pool drops; ids are never reused.
+            // SAFETY: so a matching entry points at this pool's live cache.
             unsafe { &*cache }
         } else {
             self.cache_slow()
@@ -198,10 +197,10 @@ impl SyncPool {
     #[inline(always)]
     fn with_cache<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
         let cache = self.cache();
-        // SAFETY: the cache is this thread's (found by thread id), so no other
-        // thread reaches its engine; `f` is one of the pool's own engine calls
-        // and runs none of the user's code, so nothing on this thread re-enters
-        // it either. Methods with `&mut self` are the only other access.
+        // The cache is this thread's (found by thread id); `f` is one of the
+        // pool's own engine calls and runs none of the user's code; `&mut self`
+        // methods are the only other access.
+        // SAFETY: so this is the only reference to the cache's engine.
         let raw = unsafe { &mut *cache.raw.get() };
         let result = f(raw);
         cache.publish(raw.stats());
@@ -576,20 +575,24 @@ impl Backend for SyncPool {
         new_size: usize,
     ) -> Result<NonNull<u8>, AllocError> {
         let new = crate::raw::resized(old, new_size)?;
-        // SAFETY (all arms): the block is this pool's with `old` (caller):
-        // small blocks belong to any of the caches, which share their limit
-        // and memory lifetime; large ones to the global engine.
+        // The block is this pool's with `old` (caller): small blocks belong to
+        // any of the caches, which share their limit and memory lifetime,
+        // large ones to the global engine.
         match (RawPool::is_small(old), RawPool::is_small(new)) {
+            // SAFETY: a small block, resized in this thread's cache.
             (true, true) => self.with_cache(|raw| unsafe { raw.realloc(block, old, new_size) }),
+            // SAFETY: a large block, resized in the global engine.
             (false, false) => unsafe { self.global.lock().realloc(block, old, new_size) },
             (true, false) => {
                 let mut global = self.global.lock();
+                // SAFETY: a small block, moved to the global engine.
                 self.with_cache(|raw| unsafe {
                     raw.realloc_into(&mut global, block, old, new_size)
                 })
             }
             (false, true) => {
                 let mut global = self.global.lock();
+                // SAFETY: a large block, moved into this thread's cache.
                 self.with_cache(|raw| unsafe { global.realloc_into(raw, block, old, new_size) })
             }
         }

@@ -112,10 +112,9 @@ impl Pool {
         let engine = engine.as_mut().ok_or_else(closed)?;
         let claim = allocation.claim(allocation.pool.is(slf))?;
         let (block, nbytes) = (allocation.block, allocation.nbytes);
-        // SAFETY: the allocation is live and this pool's (checked by `claim`
-        // under the pool's lock), made with this layout, and no buffer export
-        // can reach it (checked too); it is marked dead below, so it is freed
-        // once.
+        // `claim` checked, under the pool's lock: live, this pool's, no export;
+        // it is retired below, so the block is freed once.
+        // SAFETY: a live block of this engine with this layout, no other access.
         engine.with(|raw| unsafe {
             raw.dealloc(block.0, layout(nbytes).expect("a live allocation's layout"))
         });
@@ -386,11 +385,10 @@ impl Allocation {
         if !this.live.load(Ordering::Relaxed) {
             return refuse("arenapool: the allocation was freed or reallocated");
         }
-        // SAFETY: the block is live memory of an open pool, `nbytes` long
-        // (at most isize::MAX), and stays so while the export lives: free,
-        // realloc and close refuse while `exports > 0`. FillInfo takes a new
-        // reference to `slf` for `view.obj`, which keeps the allocation and so
-        // the pool alive.
+        // The block stays valid while the export lives: free, realloc and close
+        // refuse while `exports > 0`; `view.obj` (a new reference to `slf`)
+        // keeps the allocation and so the pool alive.
+        // SAFETY: live memory of an open pool, `nbytes` (<= isize::MAX) long.
         let filled = unsafe {
             ffi::PyBuffer_FillInfo(
                 view,

@@ -89,11 +89,10 @@ impl FreeLists {
     pub fn pop(&mut self, class: usize, rank: usize) -> Option<NonNull<u8>> {
         let head = self.head_mut(class, rank)?;
         let block = NonNull::new(*head)?;
-        // SAFETY: every pointer in a list was pushed by `push`, whose caller
-        // guaranteed a block of `CLASS_SIZE[class]` (>= 16) bytes, aligned to
-        // 16, owned by the pool and used by nobody else; `push` stored the
-        // next link in its first word, so reading it is an aligned read of
-        // initialised memory.
+        // Every pointer in a list came through `push`, whose caller guaranteed
+        // a 16-aligned block of at least 16 bytes that nobody else uses.
+        // SAFETY: `push` stored the next link in its first word: an aligned
+        // read of initialised memory.
         *head = unsafe { block.cast::<*mut u8>().as_ptr().read() };
         self.bytes -= CLASS_SIZE[class];
         Some(block)
