@@ -85,8 +85,8 @@ impl Pool {
     ///
     /// # Panics
     ///
-    /// If `capacity` exceeds `isize::MAX` or the global allocator refuses
-    /// the chunk.
+    /// If `capacity` exceeds `isize::MAX`; a refusal of the global
+    /// allocator goes to [`std::alloc::handle_alloc_error`].
     #[track_caller]
     pub fn with_capacity(capacity: usize) -> Self {
         Pool {

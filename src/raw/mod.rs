@@ -783,12 +783,6 @@ impl RawPool {
         Ok(moved)
     }
 
-    /// Bytes waiting in this engine's free lists.
-    #[inline]
-    pub fn free_list_bytes(&self) -> usize {
-        self.free.bytes()
-    }
-
     // --- values with destructors ---------------------------------------
 
     /// Allocates room for a value of layout `value` whose destructor the
