@@ -198,7 +198,7 @@ pub(crate) fn owns<B: Backend, T: ?Sized>(pool: &B, handle: &Handle<'_, T>) -> b
 }
 
 /// Frees `handle`, or gives it back if `pool` did not make it.
-#[inline]
+#[inline(always)]
 pub(crate) fn try_free<'h, B: Backend, T: ?Sized>(
     pool: &B,
     handle: Handle<'h, T>,

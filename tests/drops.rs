@@ -119,12 +119,18 @@ fn into_mut_values_drop_with_the_pool() {
 
 #[test]
 fn copy_types_never_need_a_drop_header() {
-    let pool = Pool::new();
+    // One span for everything: no span tail is filed for reuse.
+    let pool = Pool::with_capacity(4096);
+    // Each freed value is followed by a pinned block, so that it goes to a
+    // free list (whose byte count shows its block size) rather than back to
+    // the span.
     let plain = pool.alloc_value(7u64);
+    let _pin = pool.alloc(1, 64);
     pool.free(plain);
     // An 8-byte value took one 16-byte block: no header.
     assert_eq!(pool.stats().free_list_bytes, 16);
     let boxed = pool.alloc_value(Box::new(7u64));
+    let _pin = pool.alloc(1, 64);
     pool.free(boxed);
     // A value with drop glue carries a 24-byte header: 32 bytes.
     assert_eq!(pool.stats().free_list_bytes, 16 + 32);

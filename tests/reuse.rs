@@ -27,14 +27,44 @@ fn freed_blocks_are_reused_newest_first() {
     let pool = Pool::new();
     let a = pool.alloc(1, 48);
     let b = pool.alloc(1, 48);
+    // Keeps `b` from being the newest block of the span when it is freed.
+    let _pin = pool.alloc(1, 16);
     let (pa, pb) = (
         Handle::as_ptr(&a) as *const u8,
         Handle::as_ptr(&b) as *const u8,
     );
     pool.free(a);
     pool.free(b);
+    assert_eq!(pool.stats().free_list_bytes, 96);
     assert_eq!(Handle::as_ptr(&pool.alloc(1, 40)) as *const u8, pb);
     assert_eq!(Handle::as_ptr(&pool.alloc(1, 33)) as *const u8, pa);
+    assert_eq!(pool.stats().free_list_bytes, 0);
+}
+
+#[test]
+fn the_newest_block_goes_back_to_the_span() {
+    // One span for everything: no span tail is filed for reuse.
+    let pool = Pool::with_capacity(16 << 10);
+    let keep = pool.alloc(1, 100);
+    let reserved = pool.stats().reserved_bytes;
+    for size in [16, 24, 200, 4096] {
+        let mut temp = pool.alloc(1, size);
+        temp.fill(0xAB);
+        let at = Handle::as_ptr(&temp) as *const u8;
+        pool.free(temp);
+        // Not filed in a free list: the span takes it back whole...
+        assert_eq!(pool.stats().free_list_bytes, 0, "size {size}");
+        assert_eq!(pool.size(), 100);
+        // ...and the next allocation of any size carves it again, zeroed.
+        let again = pool.alloc(1, 48);
+        assert_eq!(Handle::as_ptr(&again) as *const u8, at, "size {size}");
+        assert!(again.iter().all(|&b| b == 0));
+        pool.free(again);
+    }
+    assert_eq!(pool.stats().reserved_bytes, reserved);
+    assert_eq!(pool.stats().live_allocations, 1);
+    pool.free(keep);
+    assert_eq!(pool.size(), 0);
 }
 
 #[test]

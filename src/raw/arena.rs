@@ -146,6 +146,26 @@ impl Arena {
         addr >= self.start as usize && addr + len == self.cursor as usize
     }
 
+    /// Gives the newest block of the span, `len` bytes long (a multiple of
+    /// 16), back to the span by moving the cursor down over it, if it is the
+    /// newest. Returns whether it did. A block freed right after it was
+    /// allocated — a temporary — so costs no free-list traffic, and the next
+    /// allocation carves the same, still cached, bytes.
+    #[inline(always)]
+    pub fn retract(&mut self, block: NonNull<u8>, len: usize) -> bool {
+        if self.is_newest(block, len) {
+            // The new cursor is derived from the old one, not from `block`,
+            // so it keeps the span's provenance whatever the caller's pointer
+            // carries.
+            // SAFETY: `block` starts in the span and ends at the cursor, so
+            // `cursor - len` is `block`'s address, inside the span.
+            self.cursor = unsafe { self.cursor.sub(len) };
+            true
+        } else {
+            false
+        }
+    }
+
     /// Resizes the newest block of the span from `old_len` to `new_len`
     /// bytes (multiples of 16) by moving the cursor, if it is the newest
     /// block and the span has room. Returns whether it did.

@@ -587,20 +587,35 @@ impl RawPool {
     #[inline(always)]
     unsafe fn block_dealloc(&mut self, block: NonNull<u8>, layout: Layout) {
         match kind_of(layout.size(), layout.align()) {
-            // SAFETY: the block is a live small block of this class and rank,
-            // owned by this engine and no longer used (caller).
-            Kind::Small { class, rank } => unsafe { self.free.push(block, class, rank) },
-            Kind::Empty => {}
-            Kind::Large => {
-                let system = large::system_layout(layout.size(), layout.align());
-                // SAFETY: a live large block of this engine; its system layout
-                // was computed the same way (and fitted) when it was made.
-                let system = unsafe { system.unwrap_unchecked() };
-                // SAFETY: as just argued.
-                unsafe { self.large.dealloc(block, system) };
-                self.give_back(system.size());
+            Kind::Small { class, rank } => {
+                if !self.arena.retract(block, CLASS_SIZE[class]) {
+                    // SAFETY: the block is a live small block of this class
+                    // and rank, owned by this engine and no longer used
+                    // (caller).
+                    unsafe { self.free.push(block, class, rank) }
+                }
             }
+            Kind::Empty => {}
+            // SAFETY: forwarded from the caller.
+            Kind::Large => unsafe { self.large_dealloc(block, layout) },
         }
+    }
+
+    /// Frees a large block without accounting.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc), for a large block.
+    #[cold]
+    #[inline(never)]
+    unsafe fn large_dealloc(&mut self, block: NonNull<u8>, layout: Layout) {
+        let system = large::system_layout(layout.size(), layout.align());
+        // SAFETY: a live large block of this engine; its system layout was
+        // computed the same way (and fitted) when it was made.
+        let system = unsafe { system.unwrap_unchecked() };
+        // SAFETY: as just argued.
+        unsafe { self.large.dealloc(block, system) };
+        self.give_back(system.size());
     }
 
     // --- realloc -------------------------------------------------------
