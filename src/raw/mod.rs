@@ -319,7 +319,13 @@ impl RawPool {
     /// The peak only needs recording when live bytes are about to drop.
     #[inline(always)]
     fn note_peak(&mut self) {
-        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes());
+        let live = self.live_bytes();
+        // A branch, not a select: a new peak is rare once a pool is warm,
+        // and an unconditional store would make every free wait on this sum
+        // of counters.
+        if live > self.peak_live_bytes {
+            self.peak_live_bytes = live;
+        }
     }
 
     // --- allocation ----------------------------------------------------
