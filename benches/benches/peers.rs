@@ -133,6 +133,22 @@ fn w2(c: &mut Criterion) {
         });
     }
     {
+        // What the harness costs on its own: the size draw and the random
+        // read and write of one of 1e6 slots as wide as a handle (24 bytes),
+        // with no allocation at all.
+        let mut rng = Rng::new(7);
+        let mut slots: Vec<[usize; 3]> = (0..LIVE).map(|i| [i; 3]).collect();
+        group.bench_function("harness only (no allocation)", |b| {
+            b.iter(|| {
+                for _ in 0..PAIRS {
+                    let i = rng.below(LIVE);
+                    let n = size(&mut rng);
+                    black_box(std::mem::replace(&mut slots[i], [n; 3]));
+                }
+            })
+        });
+    }
+    {
         // slab: fixed 256-byte slots (it stores one type), reused by key.
         let mut rng = Rng::new(7);
         let mut slab = slab::Slab::with_capacity(LIVE);
