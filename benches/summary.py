@@ -42,25 +42,56 @@ def main():
             if name == "arenapool" and bump:
                 plot.append((group, ns / bump))
     if plot:
-        try:
-            import matplotlib
+        draw(groups, plot, png)
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("(matplotlib missing: no plot)")
-            return
-        fig, ax = plt.subplots(figsize=(8, 0.5 * len(plot) + 1.2))
-        names = [g for g, _ in plot]
-        ratios = [r for _, r in plot]
-        ax.barh(names, ratios, color=["#4c72b0" if r <= 1.2 else "#dd8452" for r in ratios])
-        ax.axvline(1.0, color="black", linewidth=0.8)
-        ax.axvline(1.2, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xlabel("arenapool time / bumpalo time (median, same run; lower is better)")
-        ax.invert_yaxis()
-        fig.tight_layout()
-        fig.savefig(png, dpi=110)
-        print(f"plot: {png}")
+
+def draw(groups, plot, png):
+    """Two panels: W1/W4 as arenapool time / bumpalo time against the 1.2x
+    goal; W2 (where bumpalo cannot free) as ns per pair for every peer
+    against the 25 ns goal."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(matplotlib missing: no plot)")
+        return
+    ratios = [(g, r) for g, r in plot if not g.startswith("w2")]
+    churn = sorted(g for g in groups if g.startswith("w2"))
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(12, 0.45 * max(len(ratios), 4) + 1.6), gridspec_kw={"width_ratios": [1, 1.2]}
+    )
+    names = [g for g, _ in ratios]
+    values = [r for _, r in ratios]
+    left.barh(names, values, color=["#4c72b0" if r <= 1.2 else "#dd8452" for r in values])
+    for y, r in enumerate(values):
+        left.text(r, y, f" {r:.2f}x", va="center", fontsize=8)
+    left.axvline(1.0, color="black", linewidth=0.8)
+    left.axvline(1.2, color="grey", linestyle="--", linewidth=0.8, label="goal 1.2x")
+    left.set_xlabel("arenapool time / bumpalo time (median, same run)")
+    left.set_title("W1, W4: lower is better")
+    left.legend(loc="lower right", fontsize=8)
+    left.invert_yaxis()
+    labels, ns, colors = [], [], []
+    for g in churn:
+        for name, t in sorted(groups[g].items(), key=lambda kv: kv[1]):
+            if name.startswith("bumpalo"):
+                continue  # frees nothing: not the same work
+            labels.append(f"{g.removeprefix('w2_churn_')}: {name}")
+            ns.append(t / 1e5)  # 1e5 pairs per iteration
+            colors.append("#4c72b0" if name == "arenapool" else "#999999")
+    right.barh(labels, ns, color=colors)
+    for y, v in enumerate(ns):
+        right.text(v, y, f" {v:.0f}", va="center", fontsize=8)
+    right.axvline(25, color="grey", linestyle="--", linewidth=0.8, label="goal 25 ns")
+    right.set_xlabel("ns per random free+alloc pair, 1e6 live blocks (median)")
+    right.set_title("W2 churn: lower is better")
+    right.legend(loc="lower right", fontsize=8)
+    right.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    print(f"plot: {png}")
 
 
 if __name__ == "__main__":

@@ -44,8 +44,10 @@
 //! [`bumpalo`] allocates; the pool keeps a cursor into the newest chunk. A
 //! freed block goes on the free list of its size class — its first word
 //! holds the link, so blocks carry no header — and the next request of that
-//! class pops it. Larger blocks are system allocations of their own, linked
-//! in a list and grown with the system `realloc`.
+//! class pops it; the newest block, freed, goes back to the chunk instead (the
+//! cursor moves down over it), so a temporary costs no list traffic. Larger
+//! blocks are system allocations of their own, linked in a list and grown
+//! with the system `realloc`.
 //!
 //! ```text
 //!  chunk (from bumpalo)                                   ┌ span end

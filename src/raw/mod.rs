@@ -16,8 +16,9 @@
 //! larger ────────────────► its own system allocation (calloc), linked in a list
 //! ```
 //!
-//! Freeing a small block pushes it on its class's free list; freeing a large
-//! block returns it to the system. The handle (or the caller) always knows
+//! Freeing a small block pushes it on its class's free list — or, if it is
+//! the newest block of the span, moves the cursor back over it; freeing a
+//! large block returns it to the system. The handle (or the caller) always knows
 //! the layout, so no block carries a header — except values with a
 //! destructor, which carry a link so that reset and drop can find them.
 
@@ -348,10 +349,7 @@ impl RawPool {
     /// ```
     #[inline]
     pub fn alloc(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        let block = self.block_alloc::<true>(layout)?;
-        self.account_alloc(kind_of(layout.size(), layout.align()), layout.size());
-        self.live_allocations = self.live_allocations.wrapping_add(1);
-        Ok(block)
+        self.accounted_alloc::<true>(layout)
     }
 
     /// Allocates a block for `layout` whose contents are unspecified
@@ -371,10 +369,48 @@ impl RawPool {
     /// ```
     #[inline]
     pub fn alloc_uninit(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        let block = self.block_alloc::<false>(layout)?;
-        self.account_alloc(kind_of(layout.size(), layout.align()), layout.size());
-        self.live_allocations = self.live_allocations.wrapping_add(1);
-        Ok(block)
+        self.accounted_alloc::<false>(layout)
+    }
+
+    /// [`alloc`](Self::alloc) (`ZERO`) or [`alloc_uninit`](Self::alloc_uninit).
+    ///
+    /// On the small path the counters are updated before the block is
+    /// zeroed, so that nothing but the block and its size lives across the
+    /// `memset` call: fewer registers saved around it in the caller's loop.
+    #[inline(always)]
+    fn accounted_alloc<const ZERO: bool>(
+        &mut self,
+        layout: Layout,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let size = layout.size();
+        if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= GRANULE {
+            let class = class_of(size);
+            let block = self.small_block(class)?;
+            self.account_alloc(Kind::Small { class, rank: 0 }, size);
+            self.live_allocations = self.live_allocations.wrapping_add(1);
+            if ZERO {
+                // SAFETY: a class-`class` block has at least `size` writable bytes.
+                unsafe { block.as_ptr().write_bytes(0, size) };
+            }
+            Ok(block)
+        } else {
+            let block = self.block_alloc_slow::<ZERO>(layout)?;
+            self.account_alloc(kind_of(size, layout.align()), size);
+            self.live_allocations = self.live_allocations.wrapping_add(1);
+            Ok(block)
+        }
+    }
+
+    /// A rank-0 block of `class`: a listed one, else one carved from the span.
+    #[inline(always)]
+    fn small_block(&mut self, class: usize) -> Result<NonNull<u8>, AllocError> {
+        match self.free.pop(class, 0) {
+            Some(block) => Ok(block),
+            None => match self.arena.try_take(CLASS_SIZE[class]) {
+                Some(block) => Ok(block),
+                None => self.small_alloc_slow(class, 0, GRANULE),
+            },
+        }
     }
 
     /// A block for `layout`, zeroed if `ZERO`, without accounting.
@@ -382,14 +418,7 @@ impl RawPool {
     fn block_alloc<const ZERO: bool>(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         let size = layout.size();
         if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= GRANULE {
-            let class = class_of(size);
-            let block = match self.free.pop(class, 0) {
-                Some(block) => block,
-                None => match self.arena.try_take(CLASS_SIZE[class]) {
-                    Some(block) => block,
-                    None => self.small_alloc_slow(class, 0, GRANULE)?,
-                },
-            };
+            let block = self.small_block(class_of(size))?;
             if ZERO {
                 // SAFETY: a class-`class` block has at least `size` writable bytes.
                 unsafe { block.as_ptr().write_bytes(0, size) };
