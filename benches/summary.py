@@ -10,12 +10,17 @@ import sys
 
 
 def medians(root):
-    groups = {}
+    """{group: {benchmark: median ns per iteration}}, and {group: elements
+    per iteration} where the bench declared a throughput."""
+    groups, elements = {}, {}
     for est in sorted(root.glob("*/*/new/estimates.json")):
         bench = json.loads((est.parent / "benchmark.json").read_text())
         median_ns = json.loads(est.read_text())["median"]["point_estimate"]
         groups.setdefault(bench["group_id"], {})[bench["function_id"] or bench["value_str"]] = median_ns
-    return groups
+        throughput = bench.get("throughput") or {}
+        if "Elements" in throughput:
+            elements[bench["group_id"]] = throughput["Elements"]
+    return groups, elements
 
 
 def fmt(ns):
@@ -28,7 +33,7 @@ def fmt(ns):
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
     png = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else "benches/ratios.png")
-    groups = medians(root)
+    groups, elements = medians(root)
     plot = []
     print("| group | benchmark | median | vs bumpalo | vs Box |")
     print("|---|---|---|---|---|")
@@ -42,10 +47,10 @@ def main():
             if name == "arenapool" and bump:
                 plot.append((group, ns / bump))
     if plot:
-        draw(groups, plot, png)
+        draw(groups, elements, plot, png)
 
 
-def draw(groups, plot, png):
+def draw(groups, elements, plot, png):
     """Two panels: W1/W4 as arenapool time / bumpalo time against the 1.2x
     goal; W2 (where bumpalo cannot free) as ns per pair for every peer
     against the 25 ns goal."""
@@ -79,7 +84,7 @@ def draw(groups, plot, png):
             if name.startswith("bumpalo"):
                 continue  # frees nothing: not the same work
             labels.append(f"{g.removeprefix('w2_churn_')}: {name}")
-            ns.append(t / 1e5)  # 1e5 pairs per iteration
+            ns.append(t / elements[g])  # pairs per iteration
             colors.append("#4c72b0" if name == "arenapool" else "#999999")
     right.barh(labels, ns, color=colors)
     for y, v in enumerate(ns):

@@ -195,16 +195,21 @@ fn w2(c: &mut Criterion) {
     group.finish();
 }
 
+/// The next length of a W3 array: `len + step`, or double (`step == 0`).
+fn next_len(len: usize, step: usize) -> usize {
+    if step == 0 {
+        len * 2
+    } else {
+        len + step
+    }
+}
+
 /// Grows one array from 16 bytes to `to` bytes, `step`-wise (`0`: doubling).
 fn grow_pool(to: usize, step: usize) {
     let pool = Pool::new();
     let mut a = pool.alloc(1, 16);
     while a.len() < to {
-        let next = if step == 0 {
-            a.len() * 2
-        } else {
-            a.len() + step
-        };
+        let next = next_len(a.len(), step);
         pool.realloc(&mut a, next);
     }
     black_box(a[to - 1]);
@@ -215,11 +220,7 @@ fn grow_always_move(to: usize, step: usize) {
     let pool = Pool::new();
     let mut a = pool.alloc(1, 16);
     while a.len() < to {
-        let next = if step == 0 {
-            a.len() * 2
-        } else {
-            a.len() + step
-        };
+        let next = next_len(a.len(), step);
         let mut b = pool.alloc(1, next);
         b[..a.len()].copy_from_slice(&a);
         pool.free(std::mem::replace(&mut a, b));
@@ -242,11 +243,7 @@ fn w3(c: &mut Criterion) {
             b.iter(|| {
                 let mut v: Vec<u8> = vec![0; 16];
                 while v.len() < to {
-                    let next = if step == 0 {
-                        v.len() * 2
-                    } else {
-                        v.len() + step
-                    };
+                    let next = next_len(v.len(), step);
                     v.resize(next, 0);
                 }
                 black_box(v[to - 1]);
@@ -257,11 +254,7 @@ fn w3(c: &mut Criterion) {
                 let bump = Bump::new();
                 let mut v = bumpalo::collections::Vec::from_iter_in([0u8; 16], &bump);
                 while v.len() < to {
-                    let next = if step == 0 {
-                        v.len() * 2
-                    } else {
-                        v.len() + step
-                    };
+                    let next = next_len(v.len(), step);
                     v.resize(next, 0);
                 }
                 black_box(v[to - 1]);

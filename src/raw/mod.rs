@@ -79,6 +79,18 @@ fn kind_of(size: usize, align: usize) -> Kind {
     }
 }
 
+/// The class of `layout` if it takes the fast path — a small request aligned
+/// to at most 16 — else `None` (zero-size, over-aligned or large).
+#[inline(always)]
+fn fast_class(layout: Layout) -> Option<usize> {
+    let size = layout.size();
+    if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= GRANULE {
+        Some(class_of(size))
+    } else {
+        None
+    }
+}
+
 /// `old` with its size changed to `new_size`, if such a layout can exist.
 #[inline]
 pub(crate) fn resized(old: Layout, new_size: usize) -> Result<Layout, AllocError> {
@@ -383,21 +395,24 @@ impl RawPool {
         layout: Layout,
     ) -> Result<NonNull<u8>, AllocError> {
         let size = layout.size();
-        if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= GRANULE {
-            let class = class_of(size);
-            let block = self.small_block(class)?;
-            self.account_alloc(Kind::Small { class, rank: 0 }, size);
-            self.live_allocations = self.live_allocations.wrapping_add(1);
-            if ZERO {
-                // SAFETY: a class-`class` block has at least `size` writable bytes.
-                unsafe { block.as_ptr().write_bytes(0, size) };
+        match fast_class(layout) {
+            Some(class) => {
+                let block = self.small_block(class)?;
+                self.account_alloc(Kind::Small { class, rank: 0 }, size);
+                self.live_allocations = self.live_allocations.wrapping_add(1);
+                if ZERO {
+                    // SAFETY: a class-`class` block has at least `size`
+                    // writable bytes.
+                    unsafe { block.as_ptr().write_bytes(0, size) };
+                }
+                Ok(block)
             }
-            Ok(block)
-        } else {
-            let block = self.block_alloc_slow::<ZERO>(layout)?;
-            self.account_alloc(kind_of(size, layout.align()), size);
-            self.live_allocations = self.live_allocations.wrapping_add(1);
-            Ok(block)
+            None => {
+                let block = self.block_alloc_slow::<ZERO>(layout)?;
+                self.account_alloc(kind_of(size, layout.align()), size);
+                self.live_allocations = self.live_allocations.wrapping_add(1);
+                Ok(block)
+            }
         }
     }
 
@@ -413,19 +428,13 @@ impl RawPool {
         }
     }
 
-    /// A block for `layout`, zeroed if `ZERO`, without accounting.
+    /// A block for `layout` whose contents are unspecified, without
+    /// accounting.
     #[inline(always)]
-    fn block_alloc<const ZERO: bool>(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
-        let size = layout.size();
-        if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= GRANULE {
-            let block = self.small_block(class_of(size))?;
-            if ZERO {
-                // SAFETY: a class-`class` block has at least `size` writable bytes.
-                unsafe { block.as_ptr().write_bytes(0, size) };
-            }
-            Ok(block)
-        } else {
-            self.block_alloc_slow::<ZERO>(layout)
+    fn block_alloc_uninit(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        match fast_class(layout) {
+            Some(class) => self.small_block(class),
+            None => self.block_alloc_slow::<false>(layout),
         }
     }
 
@@ -763,7 +772,7 @@ impl RawPool {
             return Ok(block);
         }
         // Move: new block first, so that a failure leaves the old one intact.
-        let moved = self.block_alloc::<false>(new)?;
+        let moved = self.block_alloc_uninit(new)?;
         let kept = old_size.min(new_size);
         // SAFETY: both blocks are live and distinct, `kept` bytes long at least.
         unsafe {
@@ -881,7 +890,7 @@ impl RawPool {
                 size: value.size(),
                 align: value.align(),
             })?;
-        let block = self.block_alloc::<false>(block_layout)?;
+        let block = self.block_alloc_uninit(block_layout)?;
         self.account_alloc(
             kind_of(block_layout.size(), block_layout.align()),
             value.size(),
