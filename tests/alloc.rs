@@ -393,3 +393,11 @@ fn raw_with_capacity_respects_the_limit() {
     let raw = RawPool::with_capacity(4_000, Some(1 << 20)).unwrap();
     assert!(raw.stats().reserved_bytes <= 1 << 20);
 }
+
+/// Regression (review defect 2): the engine was `align(64)`, but CPython
+/// places a `#[pyclass]`'s contents at 16-byte alignment, so every Python
+/// `Pool()` put it at a misaligned address (UB; a debug build aborted).
+#[test]
+fn the_engine_needs_no_more_than_sixteen_byte_alignment() {
+    assert!(core::mem::align_of::<arenapool::raw::RawPool>() <= 16);
+}
