@@ -8,6 +8,7 @@ use core::ptr::{self, NonNull};
 use allocator_api2::alloc::{AllocError as ApiAllocError, Allocator};
 
 use crate::backend::Backend;
+use crate::raw::RawPool;
 use crate::{Pool, SyncPool};
 
 #[inline]
@@ -36,6 +37,9 @@ unsafe fn resize<B: Backend>(
     old: Layout,
     new: Layout,
 ) -> Result<NonNull<[u8]>, ApiAllocError> {
+    // The collection's pointer may reach only the old bytes (see
+    // `RawPool::rederive`); the engine writes past them when it grows in place.
+    let ptr = RawPool::rederive(ptr);
     if new.align() == old.align() {
         // SAFETY: a block of `pool` with `old` (caller); same alignment.
         let moved = unsafe { pool.realloc(ptr, old, new.size()) }.map_err(|_| ApiAllocError)?;
@@ -73,8 +77,9 @@ macro_rules! pool_allocator {
             #[inline]
             unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: Layout) {
                 // SAFETY: the `Allocator` contract: `ptr` was allocated by this
-                // allocator (this pool) with `layout`.
-                unsafe { Backend::dealloc(*self, ptr, layout) }
+                // allocator (this pool) with `layout`; the engine works around
+                // the block, so the pointer gets the engine's provenance back.
+                unsafe { Backend::dealloc(*self, RawPool::rederive(ptr), layout) }
             }
 
             #[inline]

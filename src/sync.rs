@@ -1,20 +1,47 @@
 //! `SyncPool`: a pool any number of threads allocate from and free to.
+//!
+//! # Thread caches
+//!
+//! ```text
+//!   thread A ── CURRENT (pool id, cache) ──► Cache A ─┐
+//!   thread B ── CURRENT ───────────────────► Cache B ─┼─► Shared: limit + depot
+//!   (thread C ended: Cache C idle) ─ adopted by the next new thread
+//!   global engine (mutex): large blocks, values with destructors
+//! ```
+//!
+//! * A thread's first small operation on a pool claims a cache: an idle one
+//!   left by a thread that ended, else a new one. The claim lives in the
+//!   thread's locals; when the thread ends it releases the cache, whose
+//!   memory, free lists and span included, then serves the next thread that
+//!   comes. So a pool holds as many caches as threads used it *at once*,
+//!   not as many as ever did.
+//! * Finding the cache is one compare for the pool used last; otherwise a
+//!   scan of this thread's own claims (one per pool it uses), never of
+//!   other threads' caches.
+//! * A cache whose free lists pass [`SPILL_ABOVE`] bytes spills them to the
+//!   shared depot; a cache whose span runs dry takes from the depot before
+//!   it carves new memory. A block freed on a consumer thread so gets back
+//!   to the producer, and reserved memory stays bounded by live bytes plus
+//!   a constant per thread.
 
 use core::alloc::Layout;
-use core::cell::{Cell, UnsafeCell};
+use core::cell::{Cell, RefCell, UnsafeCell};
 use core::fmt;
 use core::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{self, ThreadId};
 
 use bytemuck::Zeroable;
 use parking_lot::Mutex;
 
 use crate::backend::{self, Backend};
 use crate::error::unwrap_or_fail;
-use crate::raw::{DropFn, RawPool, SharedLimit};
+use crate::raw::{DropFn, RawPool, Shared};
 use crate::{AllocError, Handle, Stats};
+
+/// Free-list bytes past which a thread cache hands its free lists to the
+/// other threads (through the depot): the most a cache keeps to itself.
+pub const SPILL_ABOVE: usize = 128 * 1024;
 
 /// A pool shared by threads: `Send + Sync`, with the same calls as
 /// [`Pool`](crate::Pool) on `&self`.
@@ -23,9 +50,10 @@ use crate::{AllocError, Handle, Stats};
 /// own bump span and free lists — found through a thread-local, so small
 /// allocations and frees take no lock and touch no shared cache line. A
 /// block freed by another thread goes into *that* thread's free lists and
-/// serves its next request of the class. Large blocks and values with a
-/// destructor go through one engine behind a `parking_lot` mutex. The
-/// limit, if any, is shared by all of them and never passed.
+/// serves its next request of the class; free lists that grow past
+/// [`SPILL_ABOVE`] bytes go back to the other threads. Large blocks and
+/// values with a destructor go through one engine behind a `parking_lot`
+/// mutex. The limit, if any, is shared by all of them and never passed.
 ///
 /// ```
 /// use arenapool::SyncPool;
@@ -44,21 +72,23 @@ use crate::{AllocError, Handle, Stats};
 ///
 /// Accounting ([`size`](Self::size), [`stats`](Self::stats)) sums what every
 /// thread's cache last published: exact whenever no other thread is in the
-/// middle of an allocation. A cache belongs to the pool, not the thread: when
-/// a thread ends, its cache's free blocks wait for [`reset`](Self::reset) or
-/// the pool's drop.
+/// middle of an allocation. When a thread ends, its cache — with the memory
+/// it holds — waits for the next thread to start using the pool, and
+/// [`reset`](Self::reset) frees the caches no thread holds.
 pub struct SyncPool {
     /// Never reused by another pool, so a thread-local entry cannot match a
     /// later pool.
     id: u64,
-    shared: Arc<SharedLimit>,
-    /// Large blocks and values with destructors.
+    shared: Arc<Shared>,
+    /// Large blocks and values with destructors (and the small blocks of a
+    /// thread whose locals are already gone).
     global: Mutex<RawPool>,
-    /// One cache per thread that has allocated or freed small blocks; boxed
-    /// so that each keeps its address while the vector grows (thread-locals
-    /// point at them).
-    #[allow(clippy::vec_box)]
-    caches: Mutex<Vec<Box<Cache>>>,
+    /// Every cache, held by a thread or idle; each keeps its address while
+    /// the vector grows (thread-locals point at them). An `Arc` only so that
+    /// reaching a cache never asserts unique access to it (a `Box` would,
+    /// under Stacked Borrows, invalidate the pointers thread-locals hold);
+    /// nothing else holds a reference count.
+    caches: Mutex<Vec<Arc<Cache>>>,
     /// The highest live byte total seen by `size`/`stats`/`reset`.
     peak: AtomicUsize,
 }
@@ -67,9 +97,11 @@ pub struct SyncPool {
 /// two threads' caches never share one.
 #[repr(align(64))]
 struct Cache {
-    owner: ThreadId,
     raw: UnsafeCell<RawPool>,
-    /// The engine's counts, published by its owner after each operation
+    /// Whether a thread holds the cache; shared with that thread's claim,
+    /// which clears it when the thread ends (and outlives the pool if need be).
+    held: Arc<AtomicBool>,
+    /// The engine's counts, published by its holder after each operation
     /// (they wrap when blocks migrate between caches; sums stay exact).
     live_bytes: AtomicUsize,
     live_allocations: AtomicUsize,
@@ -77,16 +109,17 @@ struct Cache {
     chunks: AtomicUsize,
 }
 
-// SAFETY: `raw` is only reached by the owner thread (through `with_cache`)
-// or under `&mut SyncPool` (no other thread can hold the pool then); the
-// published counts are atomics.
+// SAFETY: `raw` is only reached by the thread that holds the cache (through
+// `with_cache`; `held` passes it from a thread that ended to the next with
+// release/acquire) or under `&mut SyncPool` (no other thread can hold the
+// pool then); the published counts are atomics.
 unsafe impl Sync for Cache {}
 
 impl Cache {
-    fn new(owner: ThreadId, shared: &Arc<SharedLimit>) -> Self {
+    fn new(shared: &Arc<Shared>) -> Self {
         Cache {
-            owner,
-            raw: UnsafeCell::new(RawPool::with_shared_limit(shared.clone())),
+            raw: UnsafeCell::new(RawPool::with_shared(shared.clone())),
+            held: Arc::new(AtomicBool::new(true)),
             live_bytes: AtomicUsize::new(0),
             live_allocations: AtomicUsize::new(0),
             free_list_bytes: AtomicUsize::new(0),
@@ -106,9 +139,42 @@ impl Cache {
     }
 }
 
+/// A thread's hold on one pool's cache.
+struct Claim {
+    pool: u64,
+    cache: *const Cache,
+    held: Arc<AtomicBool>,
+}
+
+impl Claim {
+    /// Whether the pool still exists (it holds the other reference).
+    fn pool_alive(&self) -> bool {
+        Arc::strong_count(&self.held) > 1
+    }
+}
+
+/// This thread's claims; dropping them (the thread ends) releases each cache.
+struct Claims(RefCell<Vec<Claim>>);
+
+impl Drop for Claims {
+    fn drop(&mut self) {
+        // Later uses on this thread (other thread-locals' destructors) must
+        // not reach a released cache: they find no claim and use the global
+        // engine.
+        let _ = CURRENT.try_with(|current| current.set((0, ptr::null())));
+        for claim in self.0.get_mut().drain(..) {
+            // Release: this thread's last use of the engine happens before
+            // the next holder's acquire.
+            claim.held.store(false, Ordering::Release);
+        }
+    }
+}
+
 thread_local! {
     /// The cache this thread used last: the pool's id and the cache.
     static CURRENT: Cell<(u64, *const Cache)> = const { Cell::new((0, ptr::null())) };
+    /// The caches this thread holds, one per pool.
+    static CLAIMS: Claims = const { Claims(RefCell::new(Vec::new())) };
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -127,7 +193,7 @@ impl SyncPool {
     /// assert_eq!(pool.stats().reserved_bytes, 0);
     /// ```
     pub fn new() -> Self {
-        SyncPool::with_shared(SharedLimit::new(None))
+        SyncPool::with_shared(Shared::new(None))
     }
 
     /// An empty pool whose threads together never hold more than
@@ -139,14 +205,14 @@ impl SyncPool {
     /// assert!(pool.try_alloc(100, 1).is_ok());
     /// ```
     pub fn with_limit(limit_bytes: usize) -> Self {
-        SyncPool::with_shared(SharedLimit::new(Some(limit_bytes)))
+        SyncPool::with_shared(Shared::new(Some(limit_bytes)))
     }
 
-    fn with_shared(shared: SharedLimit) -> Self {
+    fn with_shared(shared: Shared) -> Self {
         let shared = Arc::new(shared);
         SyncPool {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            global: Mutex::new(RawPool::with_shared_limit(shared.clone())),
+            global: Mutex::new(RawPool::with_shared(shared.clone())),
             shared,
             caches: Mutex::new(Vec::new()),
             peak: AtomicUsize::new(0),
@@ -162,49 +228,87 @@ impl SyncPool {
         self.shared.limit()
     }
 
-    /// This thread's cache.
+    /// This thread's cache, if it can have one.
     #[inline(always)]
-    fn cache(&self) -> &Cache {
+    fn cache(&self) -> Option<&Cache> {
         let (id, cache) = CURRENT.with(Cell::get);
         if id == self.id {
-            // Entries point at caches boxed in the pool's `caches`, kept at that
-            // address until the pool drops; ids are never reused.
+            // Entries point at caches in the pool's `caches`, kept at that
+            // address while the pool lives and held by this thread; ids are
+            // never reused.
             // SAFETY: so a matching entry points at this pool's live cache.
-            unsafe { &*cache }
+            Some(unsafe { &*cache })
         } else {
             self.cache_slow()
         }
     }
 
+    /// Finds this thread's claim on the pool, or claims a cache.
     #[cold]
     #[inline(never)]
-    fn cache_slow(&self) -> &Cache {
-        let me = thread::current().id();
-        let mut caches = self.caches.lock();
-        let index = match caches.iter().position(|c| c.owner == me) {
-            Some(index) => index,
-            None => {
-                caches.push(Box::new(Cache::new(me, &self.shared)));
-                caches.len() - 1
-            }
-        };
-        let cache: *const Cache = &*caches[index];
+    fn cache_slow(&self) -> Option<&Cache> {
+        let cache = CLAIMS
+            .try_with(|claims| {
+                let mut claims = claims.0.try_borrow_mut().ok()?;
+                if let Some(claim) = claims.iter().find(|claim| claim.pool == self.id) {
+                    return Some(claim.cache);
+                }
+                claims.retain(Claim::pool_alive);
+                let claim = self.claim_cache();
+                let cache = claim.cache;
+                claims.push(claim);
+                Some(cache)
+            })
+            .ok()
+            .flatten()?;
         CURRENT.with(|current| current.set((self.id, cache)));
-        // SAFETY: the box stays in `caches` (never removed before the pool
-        // drops), so the cache outlives the borrow of `self`.
-        unsafe { &*cache }
+        // SAFETY: `caches` keeps the cache while the pool lives (only
+        // `&mut self` removes caches, and only idle ones), and this thread
+        // holds it.
+        Some(unsafe { &*cache })
     }
 
-    /// Runs `f` on this thread's engine, then publishes its counts.
+    /// Takes an idle cache, or makes one.
+    fn claim_cache(&self) -> Claim {
+        let mut caches = self.caches.lock();
+        let idle = caches.iter().find(|cache| {
+            cache
+                .held
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        });
+        let cache = match idle {
+            Some(cache) => cache.clone(),
+            None => {
+                let cache = Arc::new(Cache::new(&self.shared));
+                caches.push(cache.clone());
+                cache
+            }
+        };
+        Claim {
+            pool: self.id,
+            cache: Arc::as_ptr(&cache),
+            held: cache.held.clone(),
+        }
+    }
+
+    /// Runs `f` on this thread's engine, then publishes its counts; on the
+    /// global engine if this thread's locals are gone (it is ending).
     #[inline(always)]
     fn with_cache<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
-        let cache = self.cache();
-        // The cache is this thread's (found by thread id); `f` is one of the
-        // pool's own engine calls and runs none of the user's code; `&mut self`
-        // methods are the only other access.
+        let Some(cache) = self.cache() else {
+            return f(&mut self.global.lock());
+        };
+        // The cache is held by this thread; `f` is one of the pool's own
+        // engine calls, runs none of the user's code and cannot panic (the
+        // engine's calls are panic-free); `&mut self` methods are the only
+        // other access.
         // SAFETY: so this is the only reference to the cache's engine.
         let raw = unsafe { &mut *cache.raw.get() };
         let result = f(raw);
+        if raw.free_list_bytes() > SPILL_ABOVE {
+            raw.spill();
+        }
         cache.publish(raw.stats());
         result
     }
@@ -477,6 +581,7 @@ impl SyncPool {
     /// ```
     pub fn stats(&self) -> Stats {
         let mut stats = self.global.lock().stats();
+        let depot = self.shared.depot_bytes();
         for cache in self.caches.lock().iter() {
             let load = |n: &AtomicUsize| n.load(Ordering::Relaxed);
             stats.live_bytes = stats.live_bytes.wrapping_add(load(&cache.live_bytes));
@@ -486,6 +591,9 @@ impl SyncPool {
             stats.free_list_bytes += load(&cache.free_list_bytes);
             stats.chunks += load(&cache.chunks);
         }
+        // Blocks in the depot left their engine's lists: free, not live.
+        stats.live_bytes = stats.live_bytes.wrapping_sub(depot);
+        stats.free_list_bytes += depot;
         stats.reserved_bytes = self.shared.reserved();
         stats.peak_live_bytes = self
             .peak
@@ -495,8 +603,8 @@ impl SyncPool {
     }
 
     /// Frees everything and runs the destructors of the values still in the
-    /// pool; each thread's cache keeps one chunk. See
-    /// [`Pool::reset`](crate::Pool::reset).
+    /// pool. Each cache a thread holds keeps one chunk; the caches of threads
+    /// that ended are freed whole. See [`Pool::reset`](crate::Pool::reset).
     ///
     /// ```
     /// let mut pool = arenapool::SyncPool::new();
@@ -510,13 +618,33 @@ impl SyncPool {
     /// A panic of a destructor propagates after the pool was reset.
     pub fn reset(&mut self) {
         self.stats();
-        for cache in self.caches.get_mut().iter_mut() {
-            let raw = cache.raw.get_mut();
+        // The depot's blocks live in the memory reset below.
+        self.shared.depot().clear();
+        self.caches.get_mut().retain(|cache| {
+            // An idle cache is in no thread's locals (a thread clears its
+            // entries before it lets go), so it can go.
+            if !cache.held.load(Ordering::Acquire) {
+                return false;
+            }
+            // SAFETY: `&mut self`: no thread is inside the pool, so nothing
+            // else reaches the engine.
+            let raw = unsafe { &mut *cache.raw.get() };
             raw.reset();
-            let stats = raw.stats();
-            cache.publish(stats);
-        }
+            cache.publish(raw.stats());
+            true
+        });
         self.global.get_mut().reset();
+    }
+
+    /// How many thread caches the pool holds (held by a thread or idle).
+    ///
+    /// ```
+    /// let pool = arenapool::SyncPool::new();
+    /// std::thread::scope(|s| { s.spawn(|| pool.alloc(1, 8)); });
+    /// assert_eq!(pool.caches(), 1);
+    /// ```
+    pub fn caches(&self) -> usize {
+        self.caches.lock().len()
     }
 }
 
@@ -603,10 +731,14 @@ impl Backend for SyncPool {
 
 impl fmt::Debug for SyncPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Each figure takes the locks it needs and lets go before the next:
+        // parking_lot's mutexes are not reentrant.
+        let stats = self.stats();
+        let caches = self.caches();
         f.debug_struct("SyncPool")
             .field("limit", &self.limit())
-            .field("threads", &self.caches.lock().len())
-            .field("stats", &self.stats())
+            .field("caches", &caches)
+            .field("stats", &stats)
             .finish()
     }
 }

@@ -266,9 +266,22 @@ impl Arena {
     }
 
     /// One 16-aligned allocation of `len` bytes from bumpalo.
+    ///
+    /// Never of zero bytes: bumpalo before 3.20.4 answered a zero-size
+    /// request of a fresh `Bump` by writing into a static chunk shared by
+    /// every `Bump` (GHSA-j7wg-xg3h-2pr6). Every caller asks for a span of at
+    /// least one granule; a zero here is refused rather than passed on.
     fn carve(&self, len: usize) -> Option<NonNull<u8>> {
+        if len == 0 {
+            return None;
+        }
         let layout = Layout::from_size_align(len, GRANULE).ok()?;
-        self.bump.try_alloc_layout(layout).ok()
+        let span = self.bump.try_alloc_layout(layout).ok()?;
+        // Pointers to blocks of this span may come back narrowed to the
+        // block (see `RawPool::rederive`): expose the span's provenance so
+        // that they can be given it back.
+        let _ = span.as_ptr().expose_provenance();
+        Some(span)
     }
 
     /// Bytes of chunk capacity held (bumpalo's footers not included).

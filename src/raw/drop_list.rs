@@ -34,6 +34,15 @@ pub fn block_layout(value: Layout) -> Option<(Layout, usize)> {
     Layout::new::<Header>().extend(value).ok()
 }
 
+/// The offset of a value aligned to `align` in its block: the header's
+/// size rounded up to `align`, as [`block_layout`] lays it out. Cannot
+/// overflow: an alignment is at most `isize::MAX + 1`.
+#[inline]
+pub const fn value_offset(align: usize) -> usize {
+    let header = mem::size_of::<Header>();
+    (header + (align - 1)) & !(align - 1)
+}
+
 /// The values of one pool that still need their destructor run.
 pub struct DropList {
     head: *mut Header,
@@ -142,6 +151,22 @@ impl DropList {
                 let rest = Rest(self);
                 drop_fn(NonNull::new_unchecked(header.cast::<u8>()));
                 mem::forget(rest);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_offset_is_where_block_layout_puts_the_value() {
+        for align in [1, 2, 4, 8, 16, 32, 64, 4096] {
+            for size in [0, 1, 8, 24, 100] {
+                let value = Layout::from_size_align(size, align).unwrap();
+                assert_eq!(value_offset(align), block_layout(value).unwrap().1);
             }
         }
     }

@@ -13,11 +13,18 @@
 //! Blocks aligned to 32 or 64 bytes live in lists of their own (ranks 1 and
 //! 2), so that a popped block always has the alignment its request needs.
 //! Those lists are allocated the first time an over-aligned block is
-//! allocated, which keeps a new pool small and freeing allocation-free.
+//! allocated *by this engine*, which keeps a new pool small and freeing
+//! allocation-free. An over-aligned block freed into an engine that never
+//! made those lists — a `SyncPool` thread cache freeing another thread's
+//! block — is filed under rank 0 instead: it is 16-aligned and a whole
+//! block of its class, so it serves an ordinary request of that class.
+//!
+//! Whole lists move between engines that share memory as [`Chain`]s (see
+//! `depot.rs`).
 
 use core::ptr::{self, NonNull};
 
-use super::size_class::{floor_class, CLASS_SIZE, GRANULE, NUM_CLASSES};
+use super::size_class::{Class, PerClass, GRANULE};
 
 /// Alignment ranks: 0 for blocks aligned to at most 16 bytes, 1 for 32, 2 for 64.
 pub const RANKS: usize = 3;
@@ -34,7 +41,18 @@ pub const fn rank_of(align: usize) -> usize {
     }
 }
 
-type Heads = [*mut u8; NUM_CLASSES];
+type Heads = PerClass<*mut u8>;
+
+/// A run of free blocks of one class and rank, linked through their first
+/// words (the last link is null), taken out of some engine's lists.
+pub struct Chain {
+    /// The first block.
+    pub first: NonNull<u8>,
+    /// The last block (its link is null).
+    pub last: NonNull<u8>,
+    /// How many blocks the chain holds.
+    pub blocks: usize,
+}
 
 /// The free lists of one pool.
 pub struct FreeLists {
@@ -52,7 +70,7 @@ impl FreeLists {
     /// Empty lists.
     pub const fn new() -> Self {
         FreeLists {
-            heads: [ptr::null_mut(); NUM_CLASSES],
+            heads: PerClass::splat(ptr::null_mut()),
             over_aligned: None,
             bytes: 0,
             lost: 0,
@@ -65,14 +83,14 @@ impl FreeLists {
         self.bytes
     }
 
+    /// The head of the list of `class` and `rank`, if that list exists.
     #[inline(always)]
-    fn head_mut(&mut self, class: usize, rank: usize) -> Option<&mut *mut u8> {
+    fn head_mut(&mut self, class: Class, rank: usize) -> Option<&mut *mut u8> {
         if rank == 0 {
             Some(&mut self.heads[class])
         } else {
-            self.over_aligned
-                .as_mut()
-                .map(|lists| &mut lists[rank - 1][class])
+            let lists = self.over_aligned.as_mut()?;
+            Some(&mut lists.get_mut(rank - 1)?[class])
         }
     }
 
@@ -86,15 +104,16 @@ impl FreeLists {
     /// Takes the most recently freed block of `class` and `rank`, if any.
     /// Its contents are stale: the caller zeroes what it hands out.
     #[inline(always)]
-    pub fn pop(&mut self, class: usize, rank: usize) -> Option<NonNull<u8>> {
+    pub fn pop(&mut self, class: Class, rank: usize) -> Option<NonNull<u8>> {
         let head = self.head_mut(class, rank)?;
         let block = NonNull::new(*head)?;
-        // Every pointer in a list came through `push`, whose caller guaranteed
-        // a 16-aligned block of at least 16 bytes that nobody else uses.
-        // SAFETY: `push` stored the next link in its first word: an aligned
-        // read of initialised memory.
+        // Every pointer in a list came through `push` or `attach`, whose
+        // callers guaranteed a 16-aligned block of at least 16 bytes that
+        // nobody else uses.
+        // SAFETY: its first word holds the next link: an aligned read of
+        // initialised memory.
         *head = unsafe { block.cast::<*mut u8>().as_ptr().read() };
-        self.bytes -= CLASS_SIZE[class];
+        self.bytes = self.bytes.wrapping_sub(class.size());
         Some(block)
     }
 
@@ -103,7 +122,24 @@ impl FreeLists {
     #[inline]
     pub fn prepare_rank(&mut self, rank: usize) {
         if rank > 0 && self.over_aligned.is_none() {
-            self.over_aligned = Some(Box::new([[ptr::null_mut(); NUM_CLASSES]; RANKS - 1]));
+            self.over_aligned = Some(Box::new([PerClass::splat(ptr::null_mut()); RANKS - 1]));
+        }
+    }
+
+    /// The list a block of `class` and `rank` is filed in: its own, or rank
+    /// 0's when this engine has no lists of that rank (see the module docs).
+    #[inline(always)]
+    fn filing_head(&mut self, class: Class, rank: usize) -> &mut *mut u8 {
+        let lists = if rank == 0 {
+            None
+        } else {
+            self.over_aligned
+                .as_mut()
+                .and_then(|lists| lists.get_mut(rank - 1))
+        };
+        match lists {
+            Some(lists) => &mut lists[class],
+            None => &mut self.heads[class],
         }
     }
 
@@ -111,24 +147,18 @@ impl FreeLists {
     ///
     /// # Safety
     ///
-    /// `block` must be valid for writes of `CLASS_SIZE[class]` bytes, aligned
-    /// to the rank's alignment (16, 32 or 64), belong to the pool that owns
+    /// `block` must be valid for writes of `class.size()` bytes, aligned to
+    /// the rank's alignment (16, 32 or 64), belong to the pool that owns
     /// these lists for as long as they live, and be used by nobody else until
-    /// `pop` hands it out again.
+    /// `pop` hands it out again. Its provenance must cover the whole block.
     #[inline(always)]
-    pub unsafe fn push(&mut self, block: NonNull<u8>, class: usize, rank: usize) {
-        let head = match (rank, self.over_aligned.as_mut()) {
-            (0, _) => &mut self.heads[class],
-            (_, Some(lists)) => &mut lists[rank - 1][class],
-            // The caller's block of this rank was allocated after
-            // `prepare_rank(rank)` (see its contract), so the lists exist.
-            (_, None) => unreachable!("free list of rank {rank} used before prepare_rank"),
-        };
+    pub unsafe fn push(&mut self, block: NonNull<u8>, class: Class, rank: usize) {
+        let head = self.filing_head(class, rank);
         // SAFETY: the caller guarantees `block` is writable, 16-aligned and at
         // least 16 bytes long, so its first word can hold the link.
         unsafe { block.cast::<*mut u8>().as_ptr().write(*head) };
         *head = block.as_ptr();
-        self.bytes += CLASS_SIZE[class];
+        self.bytes = self.bytes.wrapping_add(class.size());
     }
 
     /// Files a left-over region (a span tail, alignment padding, the tail of
@@ -143,18 +173,59 @@ impl FreeLists {
     #[inline]
     pub unsafe fn push_region(&mut self, region: NonNull<u8>, len: usize) {
         debug_assert!(len >= GRANULE && len % GRANULE == 0);
-        let class = floor_class(len);
-        self.lost += len - CLASS_SIZE[class];
+        let class = Class::floor(len);
+        self.lost = self.lost.wrapping_add(len.wrapping_sub(class.size()));
         // SAFETY: the class is at most `len` bytes long, so the caller's
         // guarantee for `len` bytes covers it.
         unsafe { self.push(region, class, 0) }
     }
 
+    /// Takes the whole list of `class` and `rank` out, if it holds a block.
+    /// Walks the list (to find its end and length): for cold paths.
+    pub fn detach(&mut self, class: Class, rank: usize) -> Option<Chain> {
+        let head = self.head_mut(class, rank)?;
+        let first = NonNull::new(*head)?;
+        *head = ptr::null_mut();
+        let (mut last, mut blocks) = (first, 1_usize);
+        // SAFETY: every block in a list holds the next link in its first
+        // word (see `pop`); the walk ends at the null link.
+        while let Some(next) = NonNull::new(unsafe { last.cast::<*mut u8>().as_ptr().read() }) {
+            last = next;
+            blocks += 1;
+        }
+        self.bytes = self.bytes.wrapping_sub(blocks.wrapping_mul(class.size()));
+        Some(Chain {
+            first,
+            last,
+            blocks,
+        })
+    }
+
+    /// Files a whole chain of blocks of `class` and `rank`, newest first.
+    ///
+    /// # Safety
+    ///
+    /// Every block of the chain must meet [`push`](Self::push)'s conditions
+    /// for `class` and `rank`, and the chain must be linked as [`Chain`]
+    /// says. The lists of `rank` must exist (see
+    /// [`prepare_rank`](Self::prepare_rank)) or the chain is filed under
+    /// rank 0, as `push` does.
+    pub unsafe fn attach(&mut self, chain: Chain, class: Class, rank: usize) {
+        let head = self.filing_head(class, rank);
+        // SAFETY: `last` is a free block of the chain (caller), whose first
+        // word is its link.
+        unsafe { chain.last.cast::<*mut u8>().as_ptr().write(*head) };
+        *head = chain.first.as_ptr();
+        self.bytes = self
+            .bytes
+            .wrapping_add(chain.blocks.wrapping_mul(class.size()));
+    }
+
     /// Forgets every block (the pool is releasing the memory they live in).
     pub fn clear(&mut self) {
-        self.heads = [ptr::null_mut(); NUM_CLASSES];
+        self.heads = PerClass::splat(ptr::null_mut());
         if let Some(lists) = self.over_aligned.as_mut() {
-            **lists = [[ptr::null_mut(); NUM_CLASSES]; RANKS - 1];
+            **lists = [PerClass::splat(ptr::null_mut()); RANKS - 1];
         }
         self.bytes = 0;
         self.lost = 0;

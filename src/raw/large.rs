@@ -93,6 +93,9 @@ impl LargeBlocks {
             }
         };
         let header = NonNull::new(base)?.cast::<Header>();
+        // See `RawPool::rederive`: a pointer to the data may come back
+        // narrowed to the data, and the header lies before it.
+        let _ = base.expose_provenance();
         // SAFETY: `header` is a fresh allocation, aligned to at least 16, with
         // room for the header before the data.
         unsafe { self.link(header, system) };
@@ -149,6 +152,8 @@ impl LargeBlocks {
                 self.link(header, old);
                 return None;
             };
+            // As in `alloc`.
+            let _ = moved.as_ptr().expose_provenance();
             self.link(moved.cast(), new);
             self.bytes = self.bytes - old.size() + new.size();
             Some(moved.add(off))

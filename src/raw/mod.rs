@@ -22,11 +22,24 @@
 //! the layout, so no block carries a header — except values with a
 //! destructor, which carry a link so that reset and drop can find them.
 
+// No panic may be reachable while an engine is mutably borrowed (a panic
+// hook that uses the same pool would alias it): every panicking construct is
+// denied here (`make clippy` runs with `-D warnings`), and each remaining one
+// is allowed in place with the argument why it cannot fire.
+#![warn(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::unreachable,
+    clippy::indexing_slicing
+)]
+
 mod arena;
+mod depot;
 mod drop_list;
 mod free_list;
 mod large;
-mod limit;
+mod shared;
 mod size_class;
 
 use core::alloc::Layout;
@@ -34,7 +47,7 @@ use core::ptr::{self, NonNull};
 use std::sync::Arc;
 
 pub use drop_list::DropFn;
-pub use limit::SharedLimit;
+pub use shared::Shared;
 pub use size_class::{GRANULE, SMALL_MAX, SMALL_MAX_ALIGN};
 
 use crate::{AllocError, Stats};
@@ -42,7 +55,7 @@ use arena::{Arena, RefillError};
 use drop_list::DropList;
 use free_list::{rank_of, FreeLists};
 use large::LargeBlocks;
-use size_class::{class_of, CLASS_SIZE};
+use size_class::Class;
 
 /// How an engine's reserved memory is bounded.
 enum Limit {
@@ -50,8 +63,9 @@ enum Limit {
     None,
     /// By this many bytes, counted by the engine itself.
     Own(usize),
-    /// By a limit shared with other engines.
-    Shared(Arc<SharedLimit>),
+    /// By a limit shared with other engines, which exchange free blocks
+    /// through its depot.
+    Shared(Arc<Shared>),
 }
 
 /// Where a block of a given layout lives.
@@ -60,7 +74,7 @@ enum Kind {
     /// No memory: a dangling pointer.
     Empty,
     /// A small block of `class`, in free lists of `rank`.
-    Small { class: usize, rank: usize },
+    Small { class: Class, rank: usize },
     /// A large block.
     Large,
 }
@@ -69,7 +83,7 @@ enum Kind {
 fn kind_of(size: usize, align: usize) -> Kind {
     if size.wrapping_sub(1) < SMALL_MAX && align <= SMALL_MAX_ALIGN {
         Kind::Small {
-            class: class_of(size),
+            class: Class::of(size),
             rank: rank_of(align),
         }
     } else if size == 0 {
@@ -82,10 +96,10 @@ fn kind_of(size: usize, align: usize) -> Kind {
 /// The class of `layout` if it takes the fast path — a small request aligned
 /// to at most 16 — else `None` (zero-size, over-aligned or large).
 #[inline(always)]
-fn fast_class(layout: Layout) -> Option<usize> {
+fn fast_class(layout: Layout) -> Option<Class> {
     let size = layout.size();
     if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= GRANULE {
-        Some(class_of(size))
+        Some(Class::of(size))
     } else {
         None
     }
@@ -222,24 +236,26 @@ impl RawPool {
     }
 
     /// An engine that shares its limit — and the count of reserved bytes
-    /// behind it — with other engines, as the thread caches of a `SyncPool`
-    /// do. Its own [`stats`](Self::stats) still count only its own memory.
+    /// behind it — and a depot of free blocks with other engines, as the
+    /// thread caches of a `SyncPool` do. Its own [`stats`](Self::stats) still
+    /// count only its own memory.
     ///
-    /// Blocks may move between engines that share a limit (one frees what
-    /// another allocated, when the caller guarantees the memory outlives
-    /// both); each engine's live counts may then wrap, but their wrapping
-    /// sum over the engines stays exact.
+    /// Blocks may move between engines that share state (one frees what
+    /// another allocated, [`spill`](Self::spill) and the depot), when the
+    /// caller guarantees the memory outlives all of them; each engine's live
+    /// counts may then wrap, but their wrapping sum over the engines, less
+    /// the depot's bytes, stays exact.
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use arenapool::raw::{RawPool, SharedLimit};
+    /// use arenapool::raw::{RawPool, Shared};
     ///
-    /// let shared = Arc::new(SharedLimit::new(Some(1 << 20)));
-    /// let mut raw = RawPool::with_shared_limit(shared.clone());
+    /// let shared = Arc::new(Shared::new(Some(1 << 20)));
+    /// let mut raw = RawPool::with_shared(shared.clone());
     /// raw.alloc(core::alloc::Layout::new::<[u8; 64]>()).unwrap();
     /// assert_eq!(shared.reserved(), raw.stats().reserved_bytes);
     /// ```
-    pub fn with_shared_limit(shared: Arc<SharedLimit>) -> Self {
+    pub fn with_shared(shared: Arc<Shared>) -> Self {
         let mut raw = RawPool::new(None);
         raw.limit = Limit::Shared(shared);
         raw
@@ -285,7 +301,9 @@ impl RawPool {
     fn account_alloc(&mut self, kind: Kind, requested: usize) {
         match kind {
             Kind::Small { class, .. } => {
-                self.waste = self.waste.wrapping_add(CLASS_SIZE[class] - requested)
+                self.waste = self
+                    .waste
+                    .wrapping_add(class.size().wrapping_sub(requested))
             }
             Kind::Large => self.large_live = self.large_live.wrapping_add(requested),
             Kind::Empty => {}
@@ -297,7 +315,9 @@ impl RawPool {
     fn account_free(&mut self, kind: Kind, requested: usize) {
         match kind {
             Kind::Small { class, .. } => {
-                self.waste = self.waste.wrapping_sub(CLASS_SIZE[class] - requested)
+                self.waste = self
+                    .waste
+                    .wrapping_sub(class.size().wrapping_sub(requested))
             }
             Kind::Large => self.large_live = self.large_live.wrapping_sub(requested),
             Kind::Empty => {}
@@ -320,6 +340,17 @@ impl RawPool {
             chunks: self.arena.chunks(),
             large_blocks: self.large.count(),
         }
+    }
+
+    /// Bytes waiting in the free lists (the `free_list_bytes` of
+    /// [`stats`](Self::stats), without computing the rest).
+    ///
+    /// ```
+    /// assert_eq!(arenapool::raw::RawPool::new(None).free_list_bytes(), 0);
+    /// ```
+    #[inline]
+    pub fn free_list_bytes(&self) -> usize {
+        self.free.bytes()
     }
 
     /// Bytes held from the system allocator (the `reserved_bytes` of
@@ -422,10 +453,10 @@ impl RawPool {
 
     /// A rank-0 block of `class`: a listed one, else one carved from the span.
     #[inline(always)]
-    fn small_block(&mut self, class: usize) -> Result<NonNull<u8>, AllocError> {
+    fn small_block(&mut self, class: Class) -> Result<NonNull<u8>, AllocError> {
         match self.free.pop(class, 0) {
             Some(block) => Ok(block),
-            None => match self.arena.try_take(CLASS_SIZE[class]) {
+            None => match self.arena.try_take(class.size()) {
                 Some(block) => Ok(block),
                 None => self.small_alloc_slow(class, 0, GRANULE),
             },
@@ -478,11 +509,16 @@ impl RawPool {
     #[inline(never)]
     fn small_alloc_slow(
         &mut self,
-        class: usize,
+        class: Class,
         rank: usize,
         align: usize,
     ) -> Result<NonNull<u8>, AllocError> {
-        let len = CLASS_SIZE[class];
+        let len = class.size();
+        // Engines that share memory take what the others spilled before
+        // carving more.
+        if let Some(block) = self.take_from_depot(class, rank) {
+            return Ok(block);
+        }
         loop {
             let pad = self.arena.padding_for(align);
             if self.arena.remaining() >= pad + len {
@@ -500,25 +536,87 @@ impl RawPool {
             }
             // Room for the block and the worst padding before it.
             self.refill(len + align.max(GRANULE) - GRANULE)?;
-            debug_assert!(rank < free_list::RANKS);
+        }
+    }
+
+    /// A block of `class` and `rank` from the shared depot, if this engine
+    /// shares one and it holds some: the whole list is filed here and its
+    /// newest block handed out.
+    fn take_from_depot(&mut self, class: Class, rank: usize) -> Option<NonNull<u8>> {
+        let Limit::Shared(shared) = &self.limit else {
+            return None;
+        };
+        let chain = shared.depot().take(class, rank)?;
+        // The lists of `rank` exist: `block_alloc_slow` prepared them before
+        // asking for an over-aligned block.
+        // SAFETY: the depot's blocks are free blocks of this class and rank,
+        // of memory every engine sharing it owns, with whole-block provenance
+        // (`Depot::put`'s contract, kept by `spill`).
+        unsafe { self.free.attach(chain, class, rank) };
+        self.free.pop(class, rank)
+    }
+
+    /// Moves every free list of this engine into the shared depot, for the
+    /// other engines that share it (nothing happens for an engine of its own).
+    /// Walks the lists: call it when they hold a lot (see
+    /// [`Stats::free_list_bytes`]), not per free.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use core::alloc::Layout;
+    /// use arenapool::raw::{RawPool, Shared};
+    ///
+    /// let shared = Arc::new(Shared::new(None));
+    /// let mut raw = RawPool::with_shared(shared.clone());
+    /// let layout = Layout::new::<[u8; 32]>();
+    /// let (a, b) = (raw.alloc(layout).unwrap(), raw.alloc(layout).unwrap());
+    /// // SAFETY: `a` came from `raw` with `layout` and is freed once.
+    /// unsafe { raw.dealloc(a, layout) };
+    /// raw.spill();
+    /// assert_eq!((raw.stats().free_list_bytes, shared.depot_bytes()), (0, 32));
+    /// # let _ = b;
+    /// ```
+    pub fn spill(&mut self) {
+        let Limit::Shared(shared) = &self.limit else {
+            return;
+        };
+        for rank in 0..free_list::RANKS {
+            for class in Class::all() {
+                if let Some(chain) = self.free.detach(class, rank) {
+                    // SAFETY: a whole free list of this engine: free blocks
+                    // of this class and rank, of memory that every engine
+                    // sharing the depot owns jointly, with the provenance the
+                    // engine gave them.
+                    unsafe { shared.depot().put(chain, class, rank) };
+                }
+            }
         }
     }
 
     /// Gives the arena a new span of at least `need` bytes; files the old
     /// span's tail for reuse.
     fn refill(&mut self, need: usize) -> Result<(), AllocError> {
-        let before = self.arena.reserved_bytes();
-        let (max_growth, taken) = match &self.limit {
-            Limit::None => (None, 0),
-            Limit::Own(limit) => (Some(limit.saturating_sub(self.reserved_bytes())), 0),
-            Limit::Shared(shared) => {
-                let taken = shared.take_up_to(self.arena.growth_cap());
-                (Some(taken), taken)
+        let result = match &self.limit {
+            Limit::None => self.arena.refill(need, None),
+            Limit::Own(limit) => {
+                let room = limit.saturating_sub(self.reserved_bytes());
+                self.arena.refill(need, Some(room))
             }
+            Limit::Shared(shared) => loop {
+                let grant = shared.begin_refill(self.arena.growth_cap());
+                let before = self.arena.reserved_bytes();
+                let result = self.arena.refill(need, Some(grant.bytes));
+                let used = self.arena.reserved_bytes().saturating_sub(before);
+                shared.settle(grant, used);
+                // Refused while other refills held grants: what they did not
+                // use may leave room, so try again once they settle.
+                if result == Err(RefillError::Limit) && grant.others_pending {
+                    shared.wait_settled();
+                    continue;
+                }
+                break result;
+            },
         };
-        let result = self.arena.refill(need, max_growth);
-        // A shared limit gives back what the new chunk did not use.
-        self.give_back(taken.saturating_sub(self.arena.reserved_bytes() - before));
         match result {
             Ok(tail) => {
                 if let Some((tail, len)) = tail {
@@ -636,7 +734,7 @@ impl RawPool {
     unsafe fn block_dealloc(&mut self, block: NonNull<u8>, layout: Layout) {
         match kind_of(layout.size(), layout.align()) {
             Kind::Small { class, rank } => {
-                if !self.arena.retract(block, CLASS_SIZE[class]) {
+                if !self.arena.retract(block, class.size()) {
                     // SAFETY: the block is a live small block of this class
                     // and rank, owned by this engine and no longer used
                     // (caller).
@@ -731,7 +829,7 @@ impl RawPool {
             kind_of(new_size, new.align()),
         ) {
             (Kind::Small { class: from, .. }, Kind::Small { class: to, .. }) => {
-                let (old_len, new_len) = (CLASS_SIZE[from], CLASS_SIZE[to]);
+                let (old_len, new_len) = (from.size(), to.size());
                 // A shrink into a smaller class of a block that is not the
                 // newest moves: splitting it would strand its tail in smaller
                 // classes and the large class would never get it back.
@@ -785,6 +883,34 @@ impl RawPool {
             self.block_dealloc(block, old);
         }
         Ok(moved)
+    }
+
+    /// `block`'s address with the provenance the engine exposed for the
+    /// memory it lies in, when it got that memory from the system.
+    ///
+    /// A pointer that went through a reference on its way back — allocator-api2's
+    /// `Box::into_raw`/`into_vec`, like std's `Box`, hand back one derived
+    /// from `&mut T` — may only reach the `T`'s bytes, while the engine reads
+    /// and writes around them: a free-list link in the block's first word, a
+    /// large block's header before it, a grown tail after it. Callers that
+    /// cannot vouch for a pointer's provenance (the `Allocator` impls) pass
+    /// it through here first.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use arenapool::raw::RawPool;
+    ///
+    /// let mut raw = RawPool::new(None);
+    /// let layout = Layout::new::<u8>();
+    /// let block = raw.alloc(layout).unwrap();
+    /// assert_eq!(RawPool::rederive(block), block);
+    /// ```
+    #[inline]
+    pub fn rederive(block: NonNull<u8>) -> NonNull<u8> {
+        NonNull::new(ptr::with_exposed_provenance_mut::<u8>(
+            block.as_ptr().addr(),
+        ))
+        .unwrap_or(block)
     }
 
     /// Whether a block of `layout` is carved from the arena (a small block)
@@ -914,15 +1040,9 @@ impl RawPool {
     /// let offset = arenapool::raw::RawPool::droppable_offset(Layout::new::<u64>());
     /// assert!(offset >= 8);
     /// ```
-    ///
-    /// # Panics
-    ///
-    /// If a block for `value` could not exist (it would overflow `isize`).
     #[inline]
-    pub fn droppable_offset(value: Layout) -> usize {
-        drop_list::block_layout(value)
-            .expect("layout of a droppable value overflows")
-            .1
+    pub const fn droppable_offset(value: Layout) -> usize {
+        drop_list::value_offset(value.align())
     }
 
     /// Frees a value registered with [`alloc_droppable`](Self::alloc_droppable)

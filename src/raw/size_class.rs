@@ -35,11 +35,14 @@ const LINEAR_MAX: usize = LINEAR_CLASSES * GRANULE;
 pub const NUM_CLASSES: usize = LINEAR_CLASSES + 12;
 
 /// Size in bytes of every class, smallest first.
-pub const CLASS_SIZE: [usize; NUM_CLASSES] = {
+const CLASS_SIZE: [usize; NUM_CLASSES] = {
     let mut table = [0; NUM_CLASSES];
     let mut c = 0;
     while c < NUM_CLASSES {
-        table[c] = if c < LINEAR_CLASSES {
+        // Evaluated at compile time, with `c < NUM_CLASSES`.
+        #[allow(clippy::indexing_slicing)]
+        let slot = &mut table[c];
+        *slot = if c < LINEAR_CLASSES {
             (c + 1) * GRANULE
         } else {
             let k = c - LINEAR_CLASSES;
@@ -51,43 +54,114 @@ pub const CLASS_SIZE: [usize; NUM_CLASSES] = {
     table
 };
 
-/// The class that holds a request of `size` bytes (`1 ..= SMALL_MAX`): the
-/// smallest class at least that large.
-#[inline(always)]
-pub const fn class_of(size: usize) -> usize {
-    debug_assert!(size >= 1 && size <= SMALL_MAX);
-    if size <= LINEAR_MAX {
-        (size - 1) / GRANULE
-    } else {
-        let s = size - 1;
-        let log = usize::BITS as usize - 1 - s.leading_zeros() as usize;
-        LINEAR_CLASSES + (log - 9) * 4 + ((s >> (log - 2)) - 4)
+/// A size class: an index below [`NUM_CLASSES`], which is what lets
+/// [`PerClass`] index without a reachable panic. Only [`Class::of`] and
+/// [`Class::floor`] make one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Class(usize);
+
+impl Class {
+    /// The class that holds a request of `size` bytes (`1 ..= SMALL_MAX`):
+    /// the smallest class at least that large. Sizes outside that range
+    /// (which no caller passes: `kind_of` routes them elsewhere) are
+    /// clamped to the largest class rather than indexing out of range.
+    #[inline(always)]
+    pub const fn of(size: usize) -> Class {
+        debug_assert!(size >= 1 && size <= SMALL_MAX);
+        let c = if size <= LINEAR_MAX {
+            size.wrapping_sub(1) / GRANULE
+        } else {
+            let s = size - 1;
+            let log = usize::BITS as usize - 1 - s.leading_zeros() as usize;
+            LINEAR_CLASSES + (log - 9) * 4 + ((s >> (log - 2)) - 4)
+        };
+        // A no-op for every size in range (checked exhaustively by the tests);
+        // it keeps the index below `NUM_CLASSES` by construction.
+        Class(if c < NUM_CLASSES { c } else { NUM_CLASSES - 1 })
+    }
+
+    /// The largest class whose size is at most `bytes` (`bytes >= GRANULE`):
+    /// where a left-over region of that many bytes can be filed for reuse.
+    #[inline]
+    pub fn floor(bytes: usize) -> Class {
+        debug_assert!(bytes >= GRANULE);
+        if bytes >= SMALL_MAX {
+            return Class(NUM_CLASSES - 1);
+        }
+        let c = Class::of(bytes).0;
+        if c == 0 || Class(c).size() == bytes {
+            Class(c)
+        } else {
+            Class(c - 1)
+        }
+    }
+
+    /// Bytes of every block of this class.
+    #[inline(always)]
+    pub fn size(self) -> usize {
+        SIZES[self]
+    }
+
+    /// Every class, smallest first.
+    pub fn all() -> impl Iterator<Item = Class> {
+        (0..NUM_CLASSES).map(Class)
+    }
+
+    /// The class's position in the table, smallest first.
+    #[cfg(test)]
+    #[inline(always)]
+    pub const fn index(self) -> usize {
+        self.0
     }
 }
 
-/// The largest class whose size is at most `bytes` (`bytes >= GRANULE`):
-/// where a left-over region of that many bytes can be filed for reuse.
-#[inline]
-pub const fn floor_class(bytes: usize) -> usize {
-    debug_assert!(bytes >= GRANULE);
-    if bytes >= SMALL_MAX {
-        return NUM_CLASSES - 1;
+/// [`CLASS_SIZE`] indexed by [`Class`].
+const SIZES: PerClass<usize> = PerClass(CLASS_SIZE);
+
+/// One `T` per size class, indexed by [`Class`].
+#[derive(Clone, Copy)]
+pub struct PerClass<T>([T; NUM_CLASSES]);
+
+impl<T: Copy> PerClass<T> {
+    /// Every class holding `value`.
+    pub const fn splat(value: T) -> Self {
+        PerClass([value; NUM_CLASSES])
     }
-    let c = class_of(bytes);
-    if CLASS_SIZE[c] == bytes {
-        c
-    } else {
-        c - 1
+}
+
+impl<T> core::ops::Index<Class> for PerClass<T> {
+    type Output = T;
+
+    #[inline(always)]
+    fn index(&self, class: Class) -> &T {
+        // A `Class` is below `NUM_CLASSES`, the array's length (see `Class`),
+        // so this cannot fire; the compiler keeps the check, which costs a
+        // compare that never branches.
+        #[allow(clippy::indexing_slicing)]
+        &self.0[class.0]
+    }
+}
+
+impl<T> core::ops::IndexMut<Class> for PerClass<T> {
+    #[inline(always)]
+    fn index_mut(&mut self, class: Class) -> &mut T {
+        // As in `index`.
+        #[allow(clippy::indexing_slicing)]
+        &mut self.0[class.0]
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
     #[test]
     fn table_is_increasing_granular_and_ends_at_small_max() {
         assert_eq!(CLASS_SIZE[0], GRANULE);
+        for (c, &size) in CLASS_SIZE.iter().enumerate() {
+            assert_eq!(Class(c).size(), size);
+        }
         assert_eq!(CLASS_SIZE[NUM_CLASSES - 1], SMALL_MAX);
         for w in CLASS_SIZE.windows(2) {
             assert!(w[0] < w[1]);
@@ -98,7 +172,8 @@ mod tests {
     #[test]
     fn class_of_is_the_smallest_class_that_fits() {
         for size in 1..=SMALL_MAX {
-            let c = class_of(size);
+            let c = Class::of(size).index();
+            assert!(c < NUM_CLASSES, "size {size} class {c}");
             assert!(CLASS_SIZE[c] >= size, "size {size} class {c}");
             if c > 0 {
                 assert!(CLASS_SIZE[c - 1] < size, "size {size} class {c}");
@@ -109,9 +184,9 @@ mod tests {
     #[test]
     fn waste_is_bounded() {
         for size in 1..=SMALL_MAX {
-            let waste = CLASS_SIZE[class_of(size)] - size;
+            let waste = Class::of(size).size() - size;
             assert!(
-                waste < GRANULE || waste * 5 <= CLASS_SIZE[class_of(size)],
+                waste < GRANULE || waste * 5 <= Class::of(size).size(),
                 "{size}"
             );
         }
@@ -120,7 +195,7 @@ mod tests {
     #[test]
     fn floor_class_is_the_largest_class_that_fits() {
         for bytes in (GRANULE..=2 * SMALL_MAX).step_by(GRANULE) {
-            let c = floor_class(bytes);
+            let c = Class::floor(bytes).index();
             assert!(CLASS_SIZE[c] <= bytes);
             if c + 1 < NUM_CLASSES {
                 assert!(CLASS_SIZE[c + 1] > bytes, "{bytes}");
