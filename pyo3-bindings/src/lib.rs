@@ -4,11 +4,14 @@
 //! allocator logic. Each `Pool` owns one engine behind a `parking_lot`
 //! mutex (never held across a call into Python); allocations hold a strong
 //! reference to their pool, so memory lives exactly as long as Python
-//! references to it; every misuse is an exception.
+//! references to it; every misuse is an exception. Engine work for large
+//! blocks releases the GIL behind a fork gate (`fork`), so that a pool
+//! inherited by a child of `os.fork()` works there.
 
 mod accounting;
 mod address;
 mod errors;
+mod fork;
 mod pool;
 
 use pyo3::prelude::*;
@@ -30,5 +33,6 @@ fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<errors::InvalidAllocationError>(),
     )?;
     m.add_function(wrap_pyfunction!(total_reserved, m)?)?;
+    fork::register(m)?;
     Ok(())
 }

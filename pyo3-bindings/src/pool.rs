@@ -15,9 +15,10 @@ use pyo3::{ffi, PyTraverseError, PyVisit};
 
 use crate::accounting::Tracked;
 use crate::errors::{alloc_error, closed, InvalidAllocationError};
+use crate::fork;
 
 /// Requests at least this large release the GIL while the engine zeroes or
-/// copies.
+/// copies (through the fork gate: see [`detached`]).
 const RELEASE_GIL_BYTES: usize = 1 << 20;
 
 /// The alignment of every allocation, as `malloc` promises.
@@ -33,6 +34,13 @@ struct Block(NonNull<u8>);
 unsafe impl Send for Block {}
 // SAFETY: shared references to a `Block` only copy the pointer; see `Send`.
 unsafe impl Sync for Block {}
+
+/// Runs `work` with the GIL released, through the fork gate, so that a fork
+/// never copies a pool's lock held by this thread into the child (see
+/// `crate::fork`). The only way engine work runs without the GIL.
+fn detached<R: Send>(py: Python<'_>, work: impl FnOnce() -> R + Send) -> R {
+    py.detach(|| fork::gate(work))
+}
 
 fn layout(nbytes: usize) -> Result<Layout, AllocError> {
     Layout::from_size_align(nbytes, ALIGN).map_err(|_| AllocError::LayoutTooLarge {
@@ -63,7 +71,7 @@ impl Pool {
             let mut engine = self.engine.lock();
             engine.as_mut().map(|tracked| tracked.with(f))
         };
-        let result = if large { py.detach(run) } else { run() };
+        let result = if large { detached(py, run) } else { run() };
         result.ok_or_else(closed)
     }
 
@@ -154,7 +162,7 @@ impl Pool {
             claim.retire();
             Ok(Block(moved))
         };
-        let moved = if large { py.detach(work)? } else { work()? };
+        let moved = if large { detached(py, work)? } else { work()? };
         Ok(Allocation::new(slf, moved, new_nbytes))
     }
 
