@@ -37,10 +37,31 @@ $(VENV)/.installed: Makefile
 
 venv: $(VENV)/.installed
 
+# After the suite and stubtest on the release build (the one installed in the
+# venv), the same suite once more on a DEBUG build of the extension: Rust's
+# debug assertions, overflow and misaligned-pointer checks only run there
+# (a release build did not notice RawPool's align(64) inside CPython's
+# 16-aligned pyclass memory; a debug one aborts on the first Pool()).
+# How: a dev-profile wheel, unpacked into its own directory that goes first
+# on PYTHONPATH for that one pytest run (conftest.py checks that it is the
+# build imported). Not `maturin develop` without --release: in this mixed
+# project it writes the .so into pyo3-bindings/python/arenapool, over the
+# release one the venv uses. Not a second venv: a second numpy, pytest and
+# maturin to install and keep. Its own --target-dir: sharing target/debug
+# with `cargo test` would rebuild pyo3 at each switch (maturin's PYO3_*
+# environment differs). --capture=sys lets a Rust panic's message reach the
+# terminal before an abort. Cost: the first build ~10 s, after that a few
+# seconds for an incremental build and the suite.
+PYDEBUG := target/python-debug
+
 test-python: venv
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -m pyo3-bindings/Cargo.toml
 	$(PY) -m pytest -q pyo3-bindings/tests
 	$(PY) -m mypy.stubtest arenapool --allowlist pyo3-bindings/stubtest_allowlist.txt
+	rm -rf $(PYDEBUG)/wheel $(PYDEBUG)/site
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin build --quiet --profile dev --target-dir $(PYDEBUG)/target --out $(PYDEBUG)/wheel -m pyo3-bindings/Cargo.toml
+	$(PY) -m zipfile -e $(PYDEBUG)/wheel/arenapool-*.whl $(PYDEBUG)/site
+	ARENAPOOL_EXPECT_EXTENSION_DIR=$(abspath $(PYDEBUG)/site) PYTHONPATH=$(abspath $(PYDEBUG)/site) $(PY) -m pytest -q --capture=sys pyo3-bindings/tests
 
 # Installs Miri when missing; if that is impossible, says so loudly and goes on.
 miri:

@@ -183,6 +183,7 @@ def test_address_is_cymem_compatible():
     before = arenapool.total_reserved()
     addr = Address(1, 16)
     assert addr.addr % 16 == 0 and addr.nbytes == 16
+    assert repr(addr) == f"<arenapool.Address addr={addr.addr:#x} nbytes=16>"
     import ctypes
     assert bytes((ctypes.c_char * 16).from_address(addr.addr)) == bytes(16)
     assert arenapool.total_reserved() > before
@@ -199,8 +200,16 @@ def test_large_requests_release_the_gil_and_work():
     pool = Pool()
     a = pool.alloc(1, 8 << 20)
     assert np.frombuffer(a, dtype="u8").sum() == 0
-    b = pool.realloc(a, 16 << 20)
-    assert len(b) == 16 << 20
+    memoryview(a)[:4] = b"big!"
+    b = pool.realloc(a, 16 << 20)  # grow, GIL released
+    assert len(b) == 16 << 20 and bytes(b)[:4] == b"big!"
+    c = pool.realloc(b, 2 << 20)  # shrink, still large
+    d = pool.realloc(c, 100)  # shrink to a small block
+    assert bytes(d)[:4] == b"big!" and len(d) == 100
+    e = pool.alloc(1, 3 << 20)
+    pool.free(e)
+    pool.free(d)
+    assert pool.size == 0 and pool.stats()["live_allocations"] == 0
 
 
 def test_no_panic_exception_ever_reaches_python():
