@@ -18,7 +18,7 @@
 //! * Finding the cache is one compare for the pool used last; otherwise a
 //!   scan of this thread's own claims (one per pool it uses), never of
 //!   other threads' caches.
-//! * A cache whose free lists pass [`SPILL_ABOVE`] bytes spills them to the
+//! * A cache whose free lists pass [`SyncPool::SPILL_ABOVE`] bytes spills them to the
 //!   shared depot; a cache whose span runs dry takes from the depot before
 //!   it carves new memory. A block freed on a consumer thread so gets back
 //!   to the producer, and reserved memory stays bounded by live bytes plus
@@ -39,10 +39,6 @@ use crate::error::unwrap_or_fail;
 use crate::raw::{DropFn, RawPool, Shared};
 use crate::{AllocError, Handle, Stats};
 
-/// Free-list bytes past which a thread cache hands its free lists to the
-/// other threads (through the depot): the most a cache keeps to itself.
-pub const SPILL_ABOVE: usize = 128 * 1024;
-
 /// A pool shared by threads: `Send + Sync`, with the same calls as
 /// [`Pool`](crate::Pool) on `&self`.
 ///
@@ -51,7 +47,7 @@ pub const SPILL_ABOVE: usize = 128 * 1024;
 /// allocations and frees take no lock and touch no shared cache line. A
 /// block freed by another thread goes into *that* thread's free lists and
 /// serves its next request of the class; free lists that grow past
-/// [`SPILL_ABOVE`] bytes go back to the other threads. Large blocks and
+/// [`SPILL_ABOVE`](Self::SPILL_ABOVE) bytes go back to the other threads. Large blocks and
 /// values with a destructor go through one engine behind a `parking_lot`
 /// mutex. The limit, if any, is shared by all of them and never passed.
 ///
@@ -186,6 +182,15 @@ impl Default for SyncPool {
 }
 
 impl SyncPool {
+    /// Free-list bytes past which a thread cache hands its free lists to the
+    /// other threads (through a shared depot): the most free memory a cache
+    /// keeps to itself.
+    ///
+    /// ```
+    /// assert_eq!(arenapool::SyncPool::SPILL_ABOVE, 128 * 1024);
+    /// ```
+    pub const SPILL_ABOVE: usize = 128 * 1024;
+
     /// An empty pool with no limit.
     ///
     /// ```
@@ -306,7 +311,7 @@ impl SyncPool {
         // SAFETY: so this is the only reference to the cache's engine.
         let raw = unsafe { &mut *cache.raw.get() };
         let result = f(raw);
-        if raw.free_list_bytes() > SPILL_ABOVE {
+        if raw.free_list_bytes() > Self::SPILL_ABOVE {
             raw.spill();
         }
         cache.publish(raw.stats());

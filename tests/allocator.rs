@@ -83,3 +83,66 @@ fn over_aligned_growth_through_the_allocator() {
     drop(v);
     assert_eq!(pool.size(), 0);
 }
+
+/// A 64-aligned element.
+#[derive(Clone, Copy, PartialEq, Debug)]
+#[repr(C, align(64))]
+struct A64([u8; 64]);
+
+/// Review defect 4: allocator-api2's `Box::into_raw`, `into_vec` and
+/// `Vec::into_boxed_slice`, like std's, hand back pointers derived from a
+/// reference that covers only the value; the engine then read a large
+/// block's header, wrote a free-list link and zeroed a grown tail through
+/// them, outside their provenance (Miri, Stacked Borrows; and Tree Borrows
+/// when a freed box's block was handed out again). Natively these pass
+/// either way: the test is for Miri, which `make test` runs it under.
+macro_rules! narrowed_pointers_come_back_whole {
+    ($name:ident, $pool:expr) => {
+        #[test]
+        fn $name() {
+            let pool = $pool;
+            let keep = Box::new_in(0u64, &pool); // so that no box below is the newest block
+                                                 // A 1-byte box, not the newest, freed: the link is 8 bytes.
+            let one = Box::new_in(1u8, &pool);
+            let _newer = Box::new_in(2u8, &pool);
+            let raw = Box::into_raw(one);
+            // SAFETY: `raw` came from `Box::into_raw` of a box in `pool`.
+            drop(unsafe { Box::from_raw_in(raw, &pool) });
+            // Its block is handed out again: grow it through `into_vec`.
+            let ten = Box::new_in([10u8; 10], &pool);
+            let mut vec = ten.into_vec();
+            vec.push(11);
+            assert_eq!(vec[..], [10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 11]);
+            let boxed = vec.into_boxed_slice();
+            assert_eq!(boxed.len(), 11);
+            drop(boxed);
+            // A large block: its header sits before the data.
+            let large = Box::new_in([5u8; 8192], &pool);
+            let raw = Box::into_raw(large);
+            // SAFETY: as above.
+            let large = unsafe { Box::from_raw_in(raw, &pool) };
+            assert_eq!(large[8191], 5);
+            let mut vec = large.into_vec();
+            vec.push(6);
+            drop(vec);
+            // Over-aligned blocks, small and large.
+            let a = Box::new_in(A64([1; 64]), &pool);
+            let _newer = Box::new_in(A64([2; 64]), &pool);
+            let mut vec = Box::new_in([A64([3; 64]); 2], &pool).into_vec();
+            vec.push(A64([4; 64]));
+            vec.extend([A64([5; 64]); 100]);
+            assert_eq!(vec.as_ptr() as usize % 64, 0);
+            let boxed = vec.into_boxed_slice();
+            assert_eq!(boxed[102], A64([5; 64]));
+            drop(boxed);
+            drop(a);
+            drop(keep);
+        }
+    };
+}
+
+narrowed_pointers_come_back_whole!(narrowed_pointers_come_back_whole_in_a_pool, Pool::new());
+narrowed_pointers_come_back_whole!(
+    narrowed_pointers_come_back_whole_in_a_sync_pool,
+    SyncPool::new()
+);

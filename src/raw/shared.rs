@@ -176,3 +176,33 @@ impl Shared {
         self.settled.notify_all();
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Review defect 6, at the mechanism: a request that fits beside the
+    /// bytes held waits for a pending grant to settle instead of being
+    /// refused because of it.
+    #[test]
+    fn a_pending_grant_delays_a_request_that_fits_and_never_refuses_it() {
+        let shared = Shared::new(Some(450_000));
+        let grant = shared.begin_refill(256 * 1024);
+        assert_eq!(grant.bytes, 256 * 1024);
+        let (done, result) = mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| done.send(shared.try_take(200_000)).unwrap());
+            // The request waits while the grant is pending ...
+            assert!(result.recv_timeout(Duration::from_millis(50)).is_err());
+            // ... and is served once the refill settles with what it used.
+            shared.settle(grant, 16 * 1024);
+            assert_eq!(result.recv().unwrap(), Ok(()));
+        });
+        assert_eq!(shared.reserved(), 16 * 1024 + 200_000);
+        // A request that does not fit beside the bytes held is refused at once.
+        assert_eq!(shared.try_take(300_000), Err(shared.reserved()));
+    }
+}

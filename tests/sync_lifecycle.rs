@@ -1,0 +1,205 @@
+//! Regressions of the outside review's SyncPool defects 5 and 6: the caches
+//! of ended threads, memory freed on another thread than it was made on,
+//! and a shared limit that refused requests that fit.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+mod common;
+use common::{scaled, Rng};
+
+use arenapool::{AllocError, SyncPool};
+
+/// One short-lived thread's work: 200 blocks of 64–288 B, allocated then
+/// freed.
+fn churn(pool: &SyncPool, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    let blocks: Vec<_> = (0..scaled(200, 10))
+        .map(|_| pool.alloc(1, 64 + rng.below(225)))
+        .collect();
+    for block in blocks {
+        pool.free(block);
+    }
+}
+
+/// Runs `threads` threads of `churn`, `at_once` at a time, each joined (so
+/// its thread-locals are gone) before the next batch starts.
+fn short_lived_threads(pool: &SyncPool, threads: usize, at_once: usize) {
+    for batch in 0..threads.div_ceil(at_once) {
+        std::thread::scope(|s| {
+            let running: Vec<_> = (0..at_once)
+                .map(|i| s.spawn(move || churn(pool, (batch * at_once + i) as u64)))
+                .collect();
+            for thread in running {
+                thread.join().unwrap();
+            }
+        });
+    }
+}
+
+/// Review defect 5: every thread that ever touched a pool kept its cache,
+/// and its memory, for the pool's whole life (64.6 MB reserved with nothing
+/// live after 1,000 threads). Caches now go back to the pool when their
+/// thread ends and serve the next thread.
+#[test]
+fn ten_thousand_short_lived_threads_leave_what_eight_do() {
+    // Eight threads that all hold a cache at once.
+    let eight = SyncPool::new();
+    let all_in = std::sync::Barrier::new(8);
+    std::thread::scope(|s| {
+        for i in 0..8 {
+            let (pool, all_in) = (&eight, &all_in);
+            s.spawn(move || {
+                pool.free(pool.alloc(1, 16));
+                all_in.wait();
+                churn(pool, i);
+            });
+        }
+    });
+    assert_eq!(eight.caches(), 8);
+    let many = SyncPool::new();
+    short_lived_threads(&many, scaled(10_000, 24), 8);
+    let (few, lots) = (eight.stats(), many.stats());
+    assert_eq!((few.live_bytes, lots.live_bytes), (0, 0));
+    assert!(
+        many.caches() <= 8,
+        "{} caches for 8 threads at a time",
+        many.caches()
+    );
+    assert!(
+        lots.reserved_bytes <= few.reserved_bytes + 64 * 1024,
+        "10,000 threads left {} reserved bytes, 8 threads {}",
+        lots.reserved_bytes,
+        few.reserved_bytes
+    );
+}
+
+/// Review defect 5: under a 1 MiB limit the pool ended up refusing every
+/// request with nothing live, even right after `reset()`.
+#[test]
+fn a_limited_pool_serves_every_request_that_fits_before_and_after_reset() {
+    let mut pool = SyncPool::with_limit(1 << 20);
+    for round in 0..2 {
+        short_lived_threads(&pool, scaled(2_000, 12), 4);
+        for size in [16, 300, 4000, 100_000] {
+            match pool.try_alloc(1, size) {
+                Ok(block) => pool.free(block),
+                Err(error) => panic!("round {round}: {size} B refused: {error}"),
+            }
+        }
+        assert!(pool.stats().reserved_bytes <= 1 << 20);
+        pool.reset();
+        assert!(
+            pool.caches() <= 1,
+            "reset kept {} idle caches",
+            pool.caches()
+        );
+    }
+}
+
+/// Review defect 5: a producer/consumer pipeline (one thread allocates
+/// blocks of 16–256 B, another frees them, at most 1,024 in flight) reached
+/// 151 MB reserved after 1e6 pairs: blocks freed on the consumer's thread
+/// stayed in its cache while the producer carved new memory. Free lists past
+/// `SPILL_ABOVE` now go back through the depot.
+#[test]
+fn a_producer_consumer_pipeline_keeps_reserved_memory_bounded() {
+    let pool = SyncPool::new();
+    let pairs = scaled(400_000, 3_000);
+    let in_flight = AtomicUsize::new(0);
+    let peak = AtomicUsize::new(0);
+    let mut reserved_at_half = 0;
+    std::thread::scope(|s| {
+        let (send, receive) = mpsc::sync_channel(1024);
+        let (in_flight, peak, pool) = (&in_flight, &peak, &pool);
+        s.spawn(move || {
+            let mut rng = Rng(7);
+            for _ in 0..pairs {
+                let size = 16 + rng.below(241);
+                let block = pool.alloc(1, size);
+                let now = in_flight.fetch_add(size, Ordering::Relaxed) + size;
+                peak.fetch_max(now, Ordering::Relaxed);
+                send.send(block).unwrap();
+            }
+        });
+        for n in 0..pairs {
+            let block = receive.recv().unwrap();
+            in_flight.fetch_sub(block.len(), Ordering::Relaxed);
+            pool.free(block);
+            if n == pairs / 2 {
+                reserved_at_half = pool.stats().reserved_bytes;
+            }
+        }
+    });
+    let stats = pool.stats();
+    assert_eq!(stats.live_bytes, 0);
+    let peak = peak.load(Ordering::Relaxed);
+    // Per thread: the most a cache keeps in its free lists, and one chunk.
+    let per_thread = SyncPool::SPILL_ABOVE + 256 * 1024;
+    assert!(
+        stats.reserved_bytes <= peak * 13 / 10 + 2 * per_thread,
+        "reserved {} for a peak of {} live bytes",
+        stats.reserved_bytes,
+        peak
+    );
+    // However many pairs run: the second half reserved (almost) nothing new.
+    assert!(
+        stats.reserved_bytes <= reserved_at_half + 256 * 1024,
+        "reserved {} at the end, {} half-way",
+        stats.reserved_bytes,
+        reserved_at_half
+    );
+}
+
+/// Review defect 6: a cache refill took up to 256 KiB of the shared budget
+/// before asking bumpalo for a chunk, and gave most of it back afterwards; a
+/// request that fitted was refused in that window (2 to 427 refusals per run
+/// with a 450,000-byte limit). A request is now refused only when the bytes
+/// really held plus the request pass the limit.
+#[test]
+fn a_shared_limit_refuses_only_what_does_not_fit() {
+    let limit = 450_000;
+    let pool = SyncPool::with_limit(limit);
+    let done = AtomicBool::new(false);
+    let (refused, served) = std::thread::scope(|s| {
+        let big = s.spawn(|| {
+            let (mut refused, mut served) = (Vec::new(), 0);
+            loop {
+                match pool.try_alloc(1, 200_000) {
+                    Ok(block) => {
+                        pool.free(block);
+                        served += 1;
+                    }
+                    Err(error @ AllocError::LimitExceeded { .. }) => refused.push(error),
+                    Err(error) => panic!("{error}"),
+                }
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            (refused, served)
+        });
+        /// Stops the big thread even if a short-lived one panics.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let stop = Done(&done);
+        short_lived_threads(&pool, scaled(300, 6), 3);
+        drop(stop);
+        big.join().unwrap()
+    });
+    let held = pool.stats().reserved_bytes;
+    assert!(
+        held + 200_000 <= limit,
+        "the caches really hold {held} bytes"
+    );
+    assert!(
+        refused.is_empty(),
+        "{} refusals ({served} served), first: {}",
+        refused.len(),
+        refused[0]
+    );
+}
