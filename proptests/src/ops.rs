@@ -195,75 +195,86 @@ pub fn ops(sizes: Sizes, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
 /// Decodes raw bytes (a fuzzer's input) into operations: every byte string
 /// is a valid program.
 pub fn decode(mut data: &[u8], sizes: Sizes) -> Vec<Op> {
-    fn take<const N: usize>(data: &mut &[u8]) -> [u8; N] {
-        let mut out = [0; N];
-        let n = N.min(data.len());
-        out[..n].copy_from_slice(&data[..n]);
-        *data = &data[n..];
-        out
-    }
-    let word = |data: &mut &[u8]| u16::from_le_bytes(take::<2>(data)) as usize;
     let mut ops = Vec::new();
     while !data.is_empty() {
-        let [tag] = take::<1>(&mut data);
-        let op = match tag % 16 {
-            0..=3 => Op::Alloc {
-                number: 1,
-                elem_size: word(&mut data) % (sizes.max + 1),
-            },
-            4 => {
-                let [number] = take::<1>(&mut data);
-                Op::Alloc {
-                    number: number as usize % 10,
-                    elem_size: word(&mut data) % 401,
-                }
-            }
-            5 => {
-                let [which] = take::<1>(&mut data);
-                let absurd = [
-                    (1usize << 62, 8usize),
-                    (usize::MAX, 2),
-                    (1, usize::MAX),
-                    (1, isize::MAX as usize),
-                    PETABYTE,
-                ];
-                let (number, elem_size) = absurd[which as usize % absurd.len()];
-                Op::Alloc { number, elem_size }
-            }
-            6 | 7 => {
-                let [e, len] = take::<2>(&mut data);
-                Op::AllocTyped {
-                    elem: Elem::ALL[e as usize % Elem::ALL.len()],
-                    len: len as usize % 81,
-                }
-            }
-            8 => Op::AllocValue,
-            9 | 10 => Op::Free {
-                pick: word(&mut data),
-            },
-            11 | 12 => Op::Realloc {
-                pick: word(&mut data),
-                new_len: word(&mut data) % (sizes.max + 1),
-            },
-            13 => {
-                let pick = word(&mut data);
-                let [seed] = take::<1>(&mut data);
-                Op::Write { pick, seed }
-            }
-            14 => Op::Reset,
-            _ => {
-                let [l] = take::<1>(&mut data);
-                let limit = [
-                    None,
-                    Some(0),
-                    Some(1_000),
-                    Some(64 * 1024),
-                    Some(300 * 1024),
-                ][l as usize % 5];
-                Op::Recreate { limit }
-            }
-        };
-        ops.push(op);
+        ops.push(decode_op(&mut data, sizes));
     }
     ops
+}
+
+/// The next `N` bytes of `data` (zero past its end), consumed.
+pub fn take<const N: usize>(data: &mut &[u8]) -> [u8; N] {
+    let mut out = [0; N];
+    let n = N.min(data.len());
+    out[..n].copy_from_slice(&data[..n]);
+    *data = &data[n..];
+    out
+}
+
+/// The next little-endian `u16` of `data`, consumed.
+pub fn take_word(data: &mut &[u8]) -> usize {
+    u16::from_le_bytes(take::<2>(data)) as usize
+}
+
+/// Decodes one operation from the front of `data` and consumes its bytes
+/// (an empty `data` decodes as zeros).
+pub fn decode_op(data: &mut &[u8], sizes: Sizes) -> Op {
+    let [tag] = take::<1>(data);
+    match tag % 16 {
+        0..=3 => Op::Alloc {
+            number: 1,
+            elem_size: take_word(data) % (sizes.max + 1),
+        },
+        4 => {
+            let [number] = take::<1>(data);
+            Op::Alloc {
+                number: number as usize % 10,
+                elem_size: take_word(data) % 401,
+            }
+        }
+        5 => {
+            let [which] = take::<1>(data);
+            let absurd = [
+                (1usize << 62, 8usize),
+                (usize::MAX, 2),
+                (1, usize::MAX),
+                (1, isize::MAX as usize),
+                PETABYTE,
+            ];
+            let (number, elem_size) = absurd[which as usize % absurd.len()];
+            Op::Alloc { number, elem_size }
+        }
+        6 | 7 => {
+            let [e, len] = take::<2>(data);
+            Op::AllocTyped {
+                elem: Elem::ALL[e as usize % Elem::ALL.len()],
+                len: len as usize % 81,
+            }
+        }
+        8 => Op::AllocValue,
+        9 | 10 => Op::Free {
+            pick: take_word(data),
+        },
+        11 | 12 => Op::Realloc {
+            pick: take_word(data),
+            new_len: take_word(data) % (sizes.max + 1),
+        },
+        13 => {
+            let pick = take_word(data);
+            let [seed] = take::<1>(data);
+            Op::Write { pick, seed }
+        }
+        14 => Op::Reset,
+        _ => {
+            let [l] = take::<1>(data);
+            let limit = [
+                None,
+                Some(0),
+                Some(1_000),
+                Some(64 * 1024),
+                Some(300 * 1024),
+            ][l as usize % 5];
+            Op::Recreate { limit }
+        }
+    }
 }
