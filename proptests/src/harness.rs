@@ -21,7 +21,7 @@ macro_rules! aligned {
 aligned!(Align16 16, Align32 32, Align64 64);
 
 /// A live allocation on the pool's side.
-enum Live<'p> {
+pub(crate) enum Live<'p> {
     Bytes(Handle<'p, [u8]>),
     U8(Handle<'p, [u8]>),
     U16(Handle<'p, [u16]>),
@@ -51,27 +51,27 @@ macro_rules! on_live {
 }
 
 impl Live<'_> {
-    fn bytes(&self) -> &[u8] {
+    pub(crate) fn bytes(&self) -> &[u8] {
         on_live!(self, h => bytemuck::cast_slice(&h[..]), v => &v.payload[..])
     }
 
-    fn bytes_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         on_live!(self, h => bytemuck::cast_slice_mut(&mut h[..]), v => &mut v.payload[..])
     }
 
     /// Address and length of the memory the handle covers.
-    fn range(&self) -> (usize, usize) {
+    pub(crate) fn range(&self) -> (usize, usize) {
         on_live!(self,
             h => (Handle::as_ptr(h).cast::<u8>() as usize, core::mem::size_of_val(&h[..])),
             v => (Handle::as_ptr(v) as usize, core::mem::size_of::<Counted>()))
     }
 
-    fn free<P: PoolUnderTest>(self, pool: &P) {
+    pub(crate) fn free<P: PoolUnderTest>(self, pool: &P) {
         on_live!(self, h => pool.free(h), v => pool.free(v))
     }
 
     /// Resizes a slice allocation; `None` for a value (not resizable).
-    fn try_realloc<P: PoolUnderTest>(
+    pub(crate) fn try_realloc<P: PoolUnderTest>(
         &mut self,
         pool: &P,
         new_len: usize,
@@ -82,7 +82,7 @@ impl Live<'_> {
 
 /// What the model expects of a request.
 #[derive(Debug)]
-enum Expect {
+pub(crate) enum Expect {
     /// It must succeed.
     Succeed,
     /// It must fail with this error.
@@ -194,7 +194,7 @@ fn expect_realloc(
 }
 
 /// Checks a request's outcome against the model's verdict.
-fn judge<T>(expect: &Expect, result: &Result<T, AllocError>) -> Result<(), String> {
+pub(crate) fn judge<T>(expect: &Expect, result: &Result<T, AllocError>) -> Result<(), String> {
     match (expect, result) {
         (Expect::Succeed, Ok(_)) | (Expect::MayHitLimit, Ok(_)) => Ok(()),
         (Expect::MayHitLimit, Err(AllocError::LimitExceeded { .. })) => Ok(()),
@@ -212,8 +212,53 @@ fn judge<T>(expect: &Expect, result: &Result<T, AllocError>) -> Result<(), Strin
     }
 }
 
+impl Expect {
+    /// The verdict when other threads allocate and free at the same time:
+    /// the reserved bytes it was computed from may have changed since, so in
+    /// a pool with a limit a request that should fit may hit it and one that
+    /// should not may pass. Errors of the request itself stay exact.
+    pub(crate) fn concurrent(self, limited: bool) -> Expect {
+        match self {
+            Expect::Succeed | Expect::Fail(AllocError::LimitExceeded { .. }) if limited => {
+                Expect::MayHitLimit
+            }
+            other => other,
+        }
+    }
+}
+
+/// Checks one live block against the model's: its bytes and alignment.
+/// Returns the memory it covers.
+pub(crate) fn check_block(
+    i: usize,
+    handle: &Live<'_>,
+    block: &ModelBlock,
+) -> Result<(usize, usize), String> {
+    if handle.bytes() != &block.bytes[..] {
+        let at = handle
+            .bytes()
+            .iter()
+            .zip(&block.bytes)
+            .position(|(a, b)| a != b);
+        return Err(format!(
+            "block {i} ({:?}, {} bytes) differs from the model at byte {at:?}",
+            block.kind,
+            block.bytes.len()
+        ));
+    }
+    let (addr, len) = handle.range();
+    if addr % block.align() != 0 {
+        return Err(format!(
+            "block {i} ({:?}) at {addr:#x} is not aligned to {}",
+            block.kind,
+            block.align()
+        ));
+    }
+    Ok((addr, len))
+}
+
 /// Checks every invariant of the pool against the model.
-fn check<P: PoolUnderTest>(
+pub(crate) fn check<P: PoolUnderTest>(
     pool: &P,
     live: &[Live<'_>],
     model: &Model,
@@ -228,26 +273,7 @@ fn check<P: PoolUnderTest>(
     }
     let mut ranges = Vec::with_capacity(live.len());
     for (i, (handle, block)) in live.iter().zip(&model.blocks).enumerate() {
-        if handle.bytes() != &block.bytes[..] {
-            let at = handle
-                .bytes()
-                .iter()
-                .zip(&block.bytes)
-                .position(|(a, b)| a != b);
-            return Err(format!(
-                "block {i} ({:?}, {} bytes) differs from the model at byte {at:?}",
-                block.kind,
-                block.bytes.len()
-            ));
-        }
-        let (addr, len) = handle.range();
-        if addr % block.align() != 0 {
-            return Err(format!(
-                "block {i} ({:?}) at {addr:#x} is not aligned to {}",
-                block.kind,
-                block.align()
-            ));
-        }
+        let (addr, len) = check_block(i, handle, block)?;
         if len > 0 {
             ranges.push((addr, len, i));
         }
@@ -293,7 +319,7 @@ fn check<P: PoolUnderTest>(
     check_drops(model, log)
 }
 
-fn check_drops(model: &Model, log: &DropLog) -> Result<(), String> {
+pub(crate) fn check_drops(model: &Model, log: &DropLog) -> Result<(), String> {
     let counts = log.counts();
     if counts != model.dropped {
         return Err(format!(
@@ -304,14 +330,90 @@ fn check_drops(model: &Model, log: &DropLog) -> Result<(), String> {
     Ok(())
 }
 
-/// Applies one allocating request and records it.
-fn allocated<'p>(
+/// The pool call of an allocating operation, ready to run on any thread.
+pub(crate) enum Call {
+    /// `try_alloc(number, elem_size)`.
+    Bytes { number: usize, elem_size: usize },
+    /// `try_alloc_slice_zeroed` of `len` elements of `elem`.
+    Typed { elem: Elem, len: usize },
+    /// `try_alloc_value` of this value.
+    Value(Counted),
+}
+
+impl Call {
+    /// Makes the call on `pool`.
+    pub(crate) fn run<P: PoolUnderTest>(self, pool: &P) -> Result<Live<'_>, AllocError> {
+        match self {
+            Call::Bytes { number, elem_size } => pool.try_alloc(number, elem_size).map(Live::Bytes),
+            Call::Typed { elem, len } => match elem {
+                Elem::U8 => pool.try_alloc_slice_zeroed(len).map(Live::U8),
+                Elem::U16 => pool.try_alloc_slice_zeroed(len).map(Live::U16),
+                Elem::U32 => pool.try_alloc_slice_zeroed(len).map(Live::U32),
+                Elem::U64 => pool.try_alloc_slice_zeroed(len).map(Live::U64),
+                Elem::A16 => pool.try_alloc_slice_zeroed(len).map(Live::A16),
+                Elem::A32 => pool.try_alloc_slice_zeroed(len).map(Live::A32),
+                Elem::A64 => pool.try_alloc_slice_zeroed(len).map(Live::A64),
+            },
+            Call::Value(value) => pool.try_alloc_value(value).map(Live::Value),
+        }
+    }
+}
+
+/// An allocating operation: the call, the model's verdict on it, and the
+/// kind of block it makes.
+pub(crate) struct Request {
+    pub(crate) call: Call,
+    pub(crate) expect: Expect,
+    pub(crate) kind: BlockKind,
+}
+
+/// The request `op` makes of a pool holding `reserved` bytes, if it
+/// allocates. A value gets its id from the model here.
+pub(crate) fn request(
+    op: &Op,
+    model: &mut Model,
+    log: &Arc<DropLog>,
+    reserved: usize,
+) -> Option<Request> {
+    Some(match *op {
+        Op::Alloc { number, elem_size } => Request {
+            call: Call::Bytes { number, elem_size },
+            expect: expect_alloc(number, elem_size, 16, model.limit, reserved),
+            kind: BlockKind::Bytes,
+        },
+        Op::AllocTyped { elem, len } => Request {
+            call: Call::Typed { elem, len },
+            expect: expect_alloc(len, elem.size(), elem.size(), model.limit, reserved),
+            kind: BlockKind::Typed(elem),
+        },
+        Op::AllocValue => {
+            let id = model.serial();
+            Request {
+                call: Call::Value(Counted::new(id, log)),
+                expect: if model.limit.is_some() {
+                    Expect::MayHitLimit
+                } else {
+                    Expect::Succeed
+                },
+                kind: BlockKind::Value(id),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Checks an allocating request's outcome and records it.
+pub(crate) fn allocated<'p>(
     result: Result<Live<'p>, AllocError>,
     expect: Expect,
     kind: BlockKind,
     live: &mut Vec<Live<'p>>,
     model: &mut Model,
 ) -> Result<(), String> {
+    if let (BlockKind::Value(id), Err(_)) = (kind, &result) {
+        // The refused value was dropped by the call.
+        *model.dropped.entry(id).or_default() += 1;
+    }
     judge(&expect, &result)?;
     if let Ok(handle) = result {
         let bytes = vec![0; handle.bytes().len()];
@@ -324,6 +426,37 @@ fn allocated<'p>(
         });
     }
     Ok(())
+}
+
+/// The model's verdict on resizing `block` to `new_len` elements in a pool
+/// holding `reserved` bytes, and the block's element size.
+pub(crate) fn realloc_expect(
+    block: &ModelBlock,
+    new_len: usize,
+    limit: Option<usize>,
+    reserved: usize,
+) -> (Expect, usize) {
+    let (elem_size, align) = match block.kind {
+        BlockKind::Bytes => (1, 1),
+        BlockKind::Typed(elem) => (elem.size(), elem.size()),
+        BlockKind::Value(_) => (0, 1),
+    };
+    let expect = expect_realloc(
+        block.bytes.len(),
+        new_len,
+        elem_size,
+        align,
+        limit,
+        reserved,
+    );
+    (expect, elem_size)
+}
+
+/// Records that `block` was overwritten with the pattern of `seed`, and
+/// returns the bytes to write.
+pub(crate) fn write_pattern(block: &mut ModelBlock, seed: u8) -> &[u8] {
+    block.bytes = pattern(block.serial, seed, block.bytes.len());
+    &block.bytes
 }
 
 /// Runs `ops` on `pool` until a `Reset` or `Recreate` (which need the pool
@@ -341,45 +474,11 @@ fn run_segment<P: PoolUnderTest>(
         let before = pool.stats();
         match *op {
             Op::Reset | Op::Recreate { .. } => return Ok(n),
-            Op::Alloc { number, elem_size } => {
-                let expect =
-                    expect_alloc(number, elem_size, 16, model.limit, before.reserved_bytes);
-                let result = pool.try_alloc(number, elem_size).map(Live::Bytes);
-                allocated(result, expect, BlockKind::Bytes, &mut live, model).map_err(step)?;
-            }
-            Op::AllocTyped { elem, len } => {
-                let expect = expect_alloc(
-                    len,
-                    elem.size(),
-                    elem.size(),
-                    model.limit,
-                    before.reserved_bytes,
-                );
-                let result = match elem {
-                    Elem::U8 => pool.try_alloc_slice_zeroed(len).map(Live::U8),
-                    Elem::U16 => pool.try_alloc_slice_zeroed(len).map(Live::U16),
-                    Elem::U32 => pool.try_alloc_slice_zeroed(len).map(Live::U32),
-                    Elem::U64 => pool.try_alloc_slice_zeroed(len).map(Live::U64),
-                    Elem::A16 => pool.try_alloc_slice_zeroed(len).map(Live::A16),
-                    Elem::A32 => pool.try_alloc_slice_zeroed(len).map(Live::A32),
-                    Elem::A64 => pool.try_alloc_slice_zeroed(len).map(Live::A64),
-                };
-                allocated(result, expect, BlockKind::Typed(elem), &mut live, model)
-                    .map_err(step)?;
-            }
-            Op::AllocValue => {
-                let expect = if model.limit.is_some() {
-                    Expect::MayHitLimit
-                } else {
-                    Expect::Succeed
-                };
-                let id = model.serial();
-                let result = pool.try_alloc_value(Counted::new(id, log)).map(Live::Value);
-                if result.is_err() {
-                    // The refused value was dropped by the call.
-                    *model.dropped.entry(id).or_default() += 1;
-                }
-                allocated(result, expect, BlockKind::Value(id), &mut live, model).map_err(step)?;
+            Op::Alloc { .. } | Op::AllocTyped { .. } | Op::AllocValue => {
+                let Request { call, expect, kind } = request(op, model, log, before.reserved_bytes)
+                    .expect("an allocating operation");
+                let result = call.run(pool);
+                allocated(result, expect, kind, &mut live, model).map_err(step)?;
             }
             Op::Free { pick } => {
                 if !live.is_empty() {
@@ -393,17 +492,9 @@ fn run_segment<P: PoolUnderTest>(
             Op::Realloc { pick, new_len } => {
                 if !live.is_empty() {
                     let i = pick % live.len();
-                    let block = &model.blocks[i];
-                    let (elem_size, align) = match block.kind {
-                        BlockKind::Bytes => (1, 1),
-                        BlockKind::Typed(elem) => (elem.size(), elem.size()),
-                        BlockKind::Value(_) => (0, 1),
-                    };
-                    let expect = expect_realloc(
-                        block.bytes.len(),
+                    let (expect, elem_size) = realloc_expect(
+                        &model.blocks[i],
                         new_len,
-                        elem_size,
-                        align,
                         model.limit,
                         before.reserved_bytes,
                     );
@@ -423,9 +514,8 @@ fn run_segment<P: PoolUnderTest>(
             Op::Write { pick, seed } => {
                 if !live.is_empty() {
                     let i = pick % live.len();
-                    let block = &mut model.blocks[i];
-                    block.bytes = pattern(block.serial, seed, block.bytes.len());
-                    live[i].bytes_mut().copy_from_slice(&block.bytes);
+                    let bytes = write_pattern(&mut model.blocks[i], seed);
+                    live[i].bytes_mut().copy_from_slice(bytes);
                 }
             }
         }

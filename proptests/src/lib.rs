@@ -19,6 +19,10 @@
 //! proptest strategies ([`ops::ops`]) or from raw fuzzer bytes
 //! ([`ops::decode`]).
 //!
+//! [`threads`] is the multi-thread mode for pools shared by threads: the
+//! same operations, each run on the worker thread it names, with blocks
+//! moving between threads and threads ending while their blocks live on.
+//!
 //! ```
 //! use arenapool::Pool;
 //! use arenapool_proptests::{harness::run, ops::Op};
@@ -32,6 +36,7 @@ pub mod harness;
 pub mod model;
 pub mod ops;
 pub mod target;
+pub mod threads;
 
 /// The proptest configuration of the harness's tests: [`cases`], and
 /// failures persisted beside the test file (not under Miri, which runs

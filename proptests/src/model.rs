@@ -139,6 +139,27 @@ impl Model {
             self.free(self.blocks.len() - 1);
         }
     }
+
+    /// An empty model of the same pool for `worker` to keep while threads
+    /// run at once: serial numbers (and so value ids) from a range of its
+    /// own, disjoint from this model's and every other worker's.
+    pub fn fork(&self, worker: usize) -> Model {
+        Model {
+            limit: self.limit,
+            next_serial: self.next_serial + ((worker as u64 + 1) << 40),
+            ..Model::default()
+        }
+    }
+
+    /// Takes over the blocks and drops of a [`fork`](Self::fork)ed model;
+    /// its blocks come after this model's, in their order.
+    pub fn join(&mut self, other: Model) {
+        self.blocks.extend(other.blocks);
+        for (id, n) in other.dropped {
+            *self.dropped.entry(id).or_default() += n;
+        }
+        self.next_serial = self.next_serial.max(other.next_serial);
+    }
 }
 
 /// The pattern written into a block: distinct per block, seed and offset.
