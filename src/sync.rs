@@ -301,13 +301,20 @@ impl SyncPool {
     /// global engine if this thread's locals are gone (it is ending).
     #[inline(always)]
     fn with_cache<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
-        let Some(cache) = self.cache() else {
-            return f(&mut self.global.lock());
-        };
-        // The cache is held by this thread; `f` is one of the pool's own
-        // engine calls, runs none of the user's code and cannot panic (the
-        // engine's calls are panic-free); `&mut self` methods are the only
-        // other access.
+        match self.cache() {
+            Some(cache) => Self::on_cache(cache, f),
+            None => f(&mut self.global.lock()),
+        }
+    }
+
+    /// Runs `f` on `cache`'s engine, hands its free lists to the other
+    /// threads if they hold too much, and publishes its counts.
+    #[inline(always)]
+    fn on_cache<R>(cache: &Cache, f: impl FnOnce(&mut RawPool) -> R) -> R {
+        // The cache is held by this thread (`cache()` found it); `f` is one
+        // of the pool's own engine calls, runs none of the user's code and
+        // cannot panic (the engine's calls are panic-free); `&mut self`
+        // methods are the only other access.
         // SAFETY: so this is the only reference to the cache's engine.
         let raw = unsafe { &mut *cache.raw.get() };
         let result = f(raw);
@@ -718,17 +725,23 @@ impl Backend for SyncPool {
             (true, true) => self.with_cache(|raw| unsafe { raw.realloc(block, old, new_size) }),
             // SAFETY: a large block, resized in the global engine.
             (false, false) => unsafe { self.global.lock().realloc(block, old, new_size) },
-            (true, false) => {
+            (to_large, _) => {
                 let mut global = self.global.lock();
-                // SAFETY: a small block, moved to the global engine.
-                self.with_cache(|raw| unsafe {
-                    raw.realloc_into(&mut global, block, old, new_size)
-                })
-            }
-            (false, true) => {
-                let mut global = self.global.lock();
-                // SAFETY: a large block, moved into this thread's cache.
-                self.with_cache(|raw| unsafe { global.realloc_into(raw, block, old, new_size) })
+                match self.cache() {
+                    // This thread is ending: the global engine does both ends.
+                    // SAFETY: a block of this pool's engines, which share
+                    // their memory's lifetime.
+                    None => unsafe { global.realloc(block, old, new_size) },
+                    Some(cache) => Self::on_cache(cache, |raw| {
+                        if to_large {
+                            // SAFETY: a small block, moved to the global engine.
+                            unsafe { raw.realloc_into(&mut global, block, old, new_size) }
+                        } else {
+                            // SAFETY: a large block, moved into this thread's cache.
+                            unsafe { global.realloc_into(raw, block, old, new_size) }
+                        }
+                    }),
+                }
             }
         }
     }

@@ -203,3 +203,39 @@ fn a_shared_limit_refuses_only_what_does_not_fit() {
         refused[0]
     );
 }
+
+/// A thread-local destructor that uses a pool after the thread let go of its
+/// caches (thread-locals are destroyed in an unspecified order) finds no
+/// cache and is served by the pool's locked engine, released cache untouched.
+#[test]
+fn a_pool_used_from_a_thread_local_destructor() {
+    static POOL: std::sync::OnceLock<SyncPool> = std::sync::OnceLock::new();
+    static EXITS: AtomicUsize = AtomicUsize::new(0);
+    struct AtExit;
+    impl Drop for AtExit {
+        fn drop(&mut self) {
+            let pool = POOL.get().unwrap();
+            let mut block = pool.alloc(1, 100);
+            pool.realloc(&mut block, 10_000);
+            pool.realloc(&mut block, 50);
+            let kept = pool.alloc(1, 24);
+            pool.free(block);
+            std::mem::forget(kept);
+            EXITS.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    thread_local!(static AT_EXIT: AtExit = const { AtExit });
+    let pool = POOL.get_or_init(SyncPool::new);
+    for _ in 0..scaled(4, 2) {
+        std::thread::spawn(|| {
+            AT_EXIT.with(|_| ()); // registered first, so destroyed after the pool's
+            let pool = POOL.get().unwrap();
+            pool.free(pool.alloc(1, 16));
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!(EXITS.load(Ordering::Relaxed), scaled(4, 2));
+    assert_eq!(pool.size(), 24 * scaled(4, 2));
+    assert_eq!(pool.stats().live_allocations, scaled(4, 2));
+}
