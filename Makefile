@@ -7,12 +7,12 @@ CARGO ?= cargo
 # and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: venv test-python bench-py demo test fmt-check clippy test-rust miri bench doc clean proptest-deep fuzz
+.PHONY: venv test-python bench-py demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
 
-test: fmt-check clippy test-rust test-python miri
+test: fmt-check clippy test-rust test-python miri sanitize
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -63,14 +63,36 @@ test-python: venv
 	$(PY) -m zipfile -e $(PYDEBUG)/wheel/arenapool-*.whl $(PYDEBUG)/site
 	ARENAPOOL_EXPECT_EXTENSION_DIR=$(abspath $(PYDEBUG)/site) PYTHONPATH=$(abspath $(PYDEBUG)/site) $(PY) -m pytest -q --capture=sys pyo3-bindings/tests
 
-# Installs Miri when missing; if that is impossible, says so loudly and goes on.
+# Miri, three ways. Installs the component when missing; if that is
+# impossible, says so loudly and goes on.
+#  1. Stacked Borrows (Miri's default): every test of the core crate and the
+#     property harness, at the reduced counts of `scaled` and `config`.
+#  2. Tree Borrows: the tests whose unsafe code is about threads, caches,
+#     pointers handed back by collections and the harness's thread mode.
+#  3. Strict provenance: the single-thread `Pool` tests. Not the others:
+#     parking_lot keeps a parked thread's address in an AtomicUsize (an
+#     integer-to-pointer cast whenever a thread waits on a lock or condvar),
+#     and the allocator-api2 impls give narrowed pointers back the engine's
+#     provenance through `with_exposed_provenance` by design
+#     (`RawPool::rederive`), which strict provenance forbids. For the same
+#     reason 1 and 2 run with permissive provenance (no warning per cast).
+MIRI_THREADED := --test sync --test sync_cross_thread --test sync_lifecycle --test threads --test allocator --test debug_format
+MIRI_SINGLE := --lib --test alloc --test reuse --test realloc --test drops --test foreign
+MIRI_HARNESS_THREADS := --test sync_pool_threads_model
 miri:
 	@if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^miri'; then \
 	  echo "make miri: installing the Miri component (nightly)"; \
 	  rustup component add miri rust-src --toolchain nightly || true; \
 	fi
 	@if rustup +nightly component list --installed 2>/dev/null | grep -q '^miri'; then \
-	  MIRIFLAGS="$(MIRIFLAGS)" $(CARGO) +nightly miri test -p arenapool -p arenapool-proptests; \
+	  set -e; \
+	  echo "make miri: 1/3 Stacked Borrows, every test"; \
+	  MIRIFLAGS="-Zmiri-permissive-provenance $(MIRIFLAGS)" $(CARGO) +nightly miri test -p arenapool -p arenapool-proptests; \
+	  echo "make miri: 2/3 Tree Borrows, threads, caches and collections"; \
+	  MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-permissive-provenance $(MIRIFLAGS)" $(CARGO) +nightly miri test -p arenapool $(MIRI_THREADED); \
+	  MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-permissive-provenance $(MIRIFLAGS)" $(CARGO) +nightly miri test -p arenapool-proptests $(MIRI_HARNESS_THREADS); \
+	  echo "make miri: 3/3 strict provenance, single-thread Pool tests"; \
+	  MIRIFLAGS="-Zmiri-strict-provenance $(MIRIFLAGS)" $(CARGO) +nightly miri test -p arenapool $(MIRI_SINGLE) -- --skip raw::shared; \
 	else \
 	  echo; \
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
@@ -79,6 +101,25 @@ miri:
 	  echo "!! Install it with: rustup component add miri rust-src --toolchain nightly !!"; \
 	  echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"; \
 	  echo; \
+	fi
+
+# ThreadSanitizer over the Rust tests that run threads: std rebuilt with the
+# sanitizer (-Zbuild-std, nightly with rust-src, which `miri` installs too),
+# in its own target directory. If the toolchain cannot build it, says so
+# loudly and goes on (the Miri runs above still check the threaded code).
+TSAN_TARGET ?= $(shell rustc -vV | sed -n 's/^host: //p')
+TSAN_TESTS := --test sync --test sync_cross_thread --test sync_lifecycle --test threads --test allocator --test debug_format
+sanitize:
+	@if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then \
+	  rustup component add rust-src --toolchain nightly || true; \
+	fi
+	@if rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then \
+	  RUSTFLAGS="-Zsanitizer=thread" RUSTDOCFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="halt_on_error=1" \
+	    CARGO_TARGET_DIR=target/tsan $(CARGO) +nightly test -Zbuild-std --target $(TSAN_TARGET) -p arenapool $(TSAN_TESTS) && \
+	  RUSTFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="halt_on_error=1" \
+	    CARGO_TARGET_DIR=target/tsan $(CARGO) +nightly test -Zbuild-std --target $(TSAN_TARGET) -p arenapool-proptests $(MIRI_HARNESS_THREADS); \
+	else \
+	  echo "!! WARNING: rust-src for nightly is missing: ThreadSanitizer did NOT run. !!"; \
 	fi
 
 # A deep property run (release build); CASES=100000 make proptest-deep
