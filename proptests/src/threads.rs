@@ -811,6 +811,15 @@ impl<'s, 'e, 'p: 's, 'c, P: PoolUnderTest + Sync + Debug> Segment<'s, 'e, 'p, 'c
     }
 }
 
+impl<P> Drop for Segment<'_, '_, '_, '_, P> {
+    /// Joins every worker: `thread::scope` alone returns once their
+    /// closures end, which may be before their thread-locals are destroyed
+    /// (and so before the pool sees their caches released).
+    fn drop(&mut self) {
+        self.workers.drain(..).for_each(Worker::retire);
+    }
+}
+
 /// Takes the handle at `i` out of `live`; [`put_back`] restores the order.
 fn take_out<'p>(live: &mut Vec<Live<'p>>, i: usize) -> Live<'p> {
     live.swap_remove(i)
