@@ -23,6 +23,10 @@ use crate::{AllocError, Handle, Stats};
 /// it (like `bumpalo::Bump`). The handles it gives out may go to other
 /// threads.
 ///
+/// A pool cannot back the process's `#[global_allocator]`: the engine gets
+/// its chunks from the global allocator, which would come back into the
+/// pool in the middle of a call.
+///
 /// ```
 /// use arenapool::Pool;
 ///
@@ -108,8 +112,12 @@ impl Pool {
     fn with_raw<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
         // `Pool` is not `Sync`, so no other thread reaches the engine. The
         // closures passed here are the pool's own engine calls: they never
-        // re-enter `with_raw` and run none of the user's code (destructors run
-        // outside it in `free`, and under `&mut self` in `reset` and drop).
+        // re-enter `with_raw`, run none of the user's code (destructors run
+        // outside it in `free`, and under `&mut self` in `reset` and drop)
+        // and cannot panic (src/raw denies every panicking construct), so no
+        // panic hook runs while the engine is borrowed. The one way back in
+        // would be the global allocator, which the engine calls for chunks:
+        // a pool must not serve the process's `#[global_allocator]`.
         // SAFETY: so this is the only reference to the engine while it lives.
         f(unsafe { &mut *self.raw.get() })
     }

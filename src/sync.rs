@@ -71,6 +71,9 @@ use crate::{AllocError, Handle, Stats};
 /// middle of an allocation. When a thread ends, its cache — with the memory
 /// it holds — waits for the next thread to start using the pool, and
 /// [`reset`](Self::reset) frees the caches no thread holds.
+///
+/// As for [`Pool`](crate::Pool), a `SyncPool` cannot back the process's
+/// `#[global_allocator]`: its engines get their chunks from it.
 pub struct SyncPool {
     /// Never reused by another pool, so a thread-local entry cannot match a
     /// later pool.
