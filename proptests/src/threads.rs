@@ -165,9 +165,9 @@ impl Mix {
     };
     /// Miri runs: short ones.
     pub const MIRI: Mix = Mix {
-        steps: 24,
+        steps: 16,
         format: false,
-        free_run: 8,
+        free_run: 6,
     };
 
     /// The mix for this build.

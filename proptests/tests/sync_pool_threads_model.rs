@@ -25,7 +25,7 @@ fn stepped(threads: usize, steps: Vec<Step>) -> Case {
 }
 
 proptest! {
-    #![proptest_config(config(256, 3))]
+    #![proptest_config(config(256, 2))]
 
     /// One call at a time, each on the thread its step names: the
     /// interleaving is the case's, so a failure shrinks to a short sequence.
@@ -43,7 +43,7 @@ proptest! {
         case in case(Sizes::for_build(), Mix {
             format: true,
             free_run: 0,
-            steps: if cfg!(miri) { 12 } else { 40 },
+            steps: if cfg!(miri) { 8 } else { 40 },
         })
     ) {
         run::<SyncPool>(&case).map_err(TestCaseError::fail)?;
@@ -54,7 +54,7 @@ proptest! {
     #[test]
     fn sync_pool_keeps_the_invariants_with_free_running_threads(
         case in case(Sizes::for_build(), Mix {
-            steps: if cfg!(miri) { 8 } else { 60 },
+            steps: if cfg!(miri) { 6 } else { 60 },
             ..Mix::for_build()
         })
     ) {
@@ -82,41 +82,18 @@ fn cross_thread_free_of_every_alignment() {
 /// small range (4 KiB), back into it, and to nothing.
 #[test]
 fn cross_thread_realloc_grows_past_the_small_range_and_shrinks_to_zero() {
+    let realloc = |thread, new_len| on(thread, Op::Realloc { pick: 0, new_len });
     for elem in Elem::ALL {
-        let len = 4096 / elem.size() + 1;
+        let past_small = 4096 / elem.size() + 1;
         let case = stepped(
-            3,
+            2,
             vec![
                 on(0, Op::AllocTyped { elem, len: 2 }),
                 on(0, Op::Write { pick: 0, seed: 3 }),
-                on(
-                    1,
-                    Op::Realloc {
-                        pick: 0,
-                        new_len: len,
-                    },
-                ),
-                on(
-                    2,
-                    Op::Realloc {
-                        pick: 0,
-                        new_len: 3,
-                    },
-                ),
-                on(
-                    1,
-                    Op::Realloc {
-                        pick: 0,
-                        new_len: 0,
-                    },
-                ),
-                on(
-                    2,
-                    Op::Realloc {
-                        pick: 0,
-                        new_len: 1,
-                    },
-                ),
+                realloc(1, past_small),
+                realloc(0, 3),
+                realloc(1, 0),
+                realloc(0, 1),
             ],
         );
         run::<SyncPool>(&case).unwrap_or_else(|e| panic!("{elem:?}: {e}"));
