@@ -58,7 +58,7 @@ fn ten_thousand_short_lived_threads_leave_what_eight_do() {
     });
     assert_eq!(eight.caches(), 8);
     let many = SyncPool::new();
-    short_lived_threads(&many, scaled(10_000, 24), 8);
+    short_lived_threads(&many, scaled(10_000, 16), 8);
     let (few, lots) = (eight.stats(), many.stats());
     assert_eq!((few.live_bytes, lots.live_bytes), (0, 0));
     assert!(
@@ -80,7 +80,7 @@ fn ten_thousand_short_lived_threads_leave_what_eight_do() {
 fn a_limited_pool_serves_every_request_that_fits_before_and_after_reset() {
     let mut pool = SyncPool::with_limit(1 << 20);
     for round in 0..2 {
-        short_lived_threads(&pool, scaled(2_000, 12), 4);
+        short_lived_threads(&pool, scaled(2_000, 8), 4);
         for size in [16, 300, 4000, 100_000] {
             match pool.try_alloc(1, size) {
                 Ok(block) => pool.free(block),
@@ -105,7 +105,7 @@ fn a_limited_pool_serves_every_request_that_fits_before_and_after_reset() {
 #[test]
 fn a_producer_consumer_pipeline_keeps_reserved_memory_bounded() {
     let pool = SyncPool::new();
-    let pairs = scaled(400_000, 3_000);
+    let pairs = scaled(400_000, 300);
     let in_flight = AtomicUsize::new(0);
     let peak = AtomicUsize::new(0);
     let mut reserved_at_half = 0;
@@ -237,4 +237,36 @@ fn a_pool_used_from_a_thread_local_destructor() {
     assert_eq!(EXITS.load(Ordering::Relaxed), scaled(4, 2));
     assert_eq!(pool.size(), 24 * scaled(4, 2));
     assert_eq!(pool.stats().live_allocations, scaled(4, 2));
+}
+
+/// The depot, small enough for Miri: a consumer frees more than
+/// `SPILL_ABOVE` of a producer's blocks, and the producer's next blocks come
+/// from them rather than from new memory.
+#[test]
+fn blocks_freed_on_a_consumer_thread_go_back_to_the_producer() {
+    let pool = SyncPool::new();
+    let blocks = SyncPool::SPILL_ABOVE / 4096 + 8;
+    let first: Vec<_> = (0..blocks).map(|_| pool.alloc(1, 4096)).collect();
+    let reserved = pool.stats().reserved_bytes;
+    std::thread::scope(|s| {
+        s.spawn(|| first.into_iter().for_each(|block| pool.free(block)));
+    });
+    let spilled = pool.stats();
+    assert_eq!(spilled.live_bytes, 0);
+    assert!(spilled.free_list_bytes >= SyncPool::SPILL_ABOVE);
+    // The producer carves what is left of its span, then takes the depot's.
+    let again: Vec<_> = (0..2 * blocks).map(|_| pool.alloc(1, 4096)).collect();
+    let stats = pool.stats();
+    assert_eq!(stats.live_bytes, 2 * blocks * 4096);
+    assert!(
+        stats.free_list_bytes < SyncPool::SPILL_ABOVE,
+        "the consumer's free blocks were not reused: {stats:?}"
+    );
+    assert!(
+        stats.reserved_bytes <= reserved + blocks * 4096 + 256 * 1024,
+        "reserved {} after reusing, {} before",
+        stats.reserved_bytes,
+        reserved
+    );
+    assert!(again.iter().all(|block| block.iter().all(|&b| b == 0)));
 }
