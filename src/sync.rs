@@ -116,8 +116,14 @@ unsafe impl Sync for Cache {}
 
 impl Cache {
     fn new(shared: &Arc<Shared>) -> Self {
+        // SAFETY: the pool's engines are one group (see `SyncPool`'s `reset`
+        // and `Drop`: destructors first, the depot cleared, every engine
+        // reset or dropped together); blocks cross threads only inside
+        // handles, which the user sends with the synchronisation that moving
+        // a value between threads implies.
+        let raw = unsafe { RawPool::with_shared(shared.clone()) };
         Cache {
-            raw: UnsafeCell::new(RawPool::with_shared(shared.clone())),
+            raw: UnsafeCell::new(raw),
             held: Arc::new(AtomicBool::new(true)),
             live_bytes: AtomicUsize::new(0),
             live_allocations: AtomicUsize::new(0),
@@ -218,9 +224,11 @@ impl SyncPool {
 
     fn with_shared(shared: Shared) -> Self {
         let shared = Arc::new(shared);
+        // SAFETY: as in `Cache::new`: the global engine is one of the group.
+        let global = unsafe { RawPool::with_shared(shared.clone()) };
         SyncPool {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            global: Mutex::new(RawPool::with_shared(shared.clone())),
+            global: Mutex::new(global),
             shared,
             caches: Mutex::new(Vec::new()),
             peak: AtomicUsize::new(0),
@@ -610,6 +618,20 @@ impl SyncPool {
         stats.live_bytes = stats.live_bytes.wrapping_sub(depot);
         stats.free_list_bytes += depot;
         stats.reserved_bytes = self.shared.reserved();
+        // The caches publish without a common snapshot: read while blocks
+        // move between threads, the wrapping sums can land past what is
+        // held (or below zero). Such a reading is clamped into range rather
+        // than reported, and never becomes the peak.
+        if stats.live_bytes > stats.reserved_bytes {
+            stats.live_bytes = if stats.live_bytes > isize::MAX as usize {
+                0
+            } else {
+                stats.reserved_bytes
+            };
+        }
+        if stats.live_allocations > isize::MAX as usize {
+            stats.live_allocations = 0;
+        }
         stats.peak_live_bytes = self
             .peak
             .fetch_max(stats.live_bytes, Ordering::Relaxed)
@@ -633,22 +655,40 @@ impl SyncPool {
     /// A panic of a destructor propagates after the pool was reset.
     pub fn reset(&mut self) {
         self.stats();
-        // The depot's blocks live in the memory reset below.
-        self.shared.depot().clear();
-        self.caches.get_mut().retain(|cache| {
-            // An idle cache is in no thread's locals (a thread clears its
-            // entries before it lets go), so it can go.
-            if !cache.held.load(Ordering::Acquire) {
-                return false;
+        /// Resets the caches after the destructors, even if one unwinds.
+        struct Caches<'a> {
+            caches: &'a mut Vec<Arc<Cache>>,
+            shared: &'a Shared,
+        }
+        impl Drop for Caches<'_> {
+            fn drop(&mut self) {
+                // The depot's blocks live in the memory reset below.
+                self.shared.clear_depot();
+                self.caches.retain(|cache| {
+                    // An idle cache is in no thread's locals (a thread clears
+                    // its entries before it lets go), and the destructors that
+                    // might have reached its memory have run: it can go.
+                    if !cache.held.load(Ordering::Acquire) {
+                        return false;
+                    }
+                    // SAFETY: `&mut SyncPool`: no thread is inside the pool,
+                    // so nothing else reaches the engine.
+                    let raw = unsafe { &mut *cache.raw.get() };
+                    raw.reset();
+                    cache.publish(raw.stats());
+                    true
+                });
             }
-            // SAFETY: `&mut self`: no thread is inside the pool, so nothing
-            // else reaches the engine.
-            let raw = unsafe { &mut *cache.raw.get() };
-            raw.reset();
-            cache.publish(raw.stats());
-            true
-        });
+        }
+        let caches = Caches {
+            caches: self.caches.get_mut(),
+            shared: &self.shared,
+        };
+        // Destructors first, while every engine's memory is allocated: a
+        // value's block may come from any cache (the depot, a thread's
+        // last frees), though the value is registered with the global engine.
         self.global.get_mut().reset();
+        drop(caches);
     }
 
     /// How many thread caches the pool holds (held by a thread or idle).
@@ -690,8 +730,9 @@ impl Backend for SyncPool {
         layout: Layout,
         drop_fn: DropFn,
     ) -> Result<NonNull<u8>, AllocError> {
-        // SAFETY: forwarded from the caller; droppable values always live in
-        // the global engine.
+        // SAFETY: forwarded from the caller; droppable values are always
+        // registered with the global engine (their memory may come from any
+        // engine of the pool's group).
         unsafe { self.global.lock().alloc_droppable(layout, drop_fn) }
     }
 
@@ -709,7 +750,8 @@ impl Backend for SyncPool {
     }
 
     unsafe fn dealloc_droppable(&self, value: NonNull<u8>, layout: Layout) {
-        // SAFETY: forwarded; droppable values live in the global engine.
+        // SAFETY: forwarded; droppable values are registered with the global
+        // engine.
         unsafe { self.global.lock().dealloc_droppable(value, layout) }
     }
 
@@ -747,6 +789,16 @@ impl Backend for SyncPool {
                 }
             }
         }
+    }
+}
+
+impl Drop for SyncPool {
+    fn drop(&mut self) {
+        // As in `reset`: the destructors of the values still in the pool run
+        // while every engine's memory is allocated; the fields then free the
+        // memory (and do so too if a destructor unwinds).
+        self.shared.clear_depot();
+        self.global.get_mut().reset();
     }
 }
 

@@ -187,6 +187,13 @@ impl Arena {
         true
     }
 
+    /// Bytes of the newest chunk not yet taken as a span: what a refill can
+    /// have without a new chunk.
+    #[inline]
+    pub fn chunk_room(&self) -> usize {
+        self.bump.chunk_capacity() & !(GRANULE - 1)
+    }
+
     /// Replaces the current span with one of at least `need` bytes (a
     /// multiple of 16), taking the whole free rest of the newest chunk or, if
     /// that is too small, of a new chunk. `max_growth` bounds the bytes a new
@@ -202,7 +209,7 @@ impl Arena {
         max_growth: Option<usize>,
     ) -> Result<Option<(NonNull<u8>, usize)>, RefillError> {
         debug_assert!(need % GRANULE == 0);
-        let in_chunk = self.bump.chunk_capacity() & !(GRANULE - 1);
+        let in_chunk = self.chunk_room();
         let (low, len) = if in_chunk >= need {
             (
                 self.carve(in_chunk).ok_or(RefillError::OutOfMemory)?,

@@ -148,8 +148,9 @@ impl FreeLists {
     /// # Safety
     ///
     /// `block` must be valid for writes of `class.size()` bytes, aligned to
-    /// the rank's alignment (16, 32 or 64), belong to the pool that owns
-    /// these lists for as long as they live, and be used by nobody else until
+    /// the rank's alignment (16, 32 or 64), stay allocated for as long as it
+    /// is in these lists (memory of the engine that owns them, or of its
+    /// group: see `RawPool::with_shared`), and be used by nobody else until
     /// `pop` hands it out again. Its provenance must cover the whole block.
     #[inline(always)]
     pub unsafe fn push(&mut self, block: NonNull<u8>, class: Class, rank: usize) {

@@ -162,10 +162,12 @@ pub struct RawPool {
     peak_live_bytes: usize,
 }
 
-// SAFETY: the engine exclusively owns all the memory its raw pointers reach;
-// nothing is shared with another engine or thread. The only foreign code it
-// runs is the destructors of registered values, and `alloc_droppable`'s
-// contract requires those values to be `Send`.
+// SAFETY: the engine owns the memory its raw pointers reach — alone, or,
+// for engines made by `with_shared`, jointly with the engines sharing its
+// `Shared`, under that function's contract (which makes whoever shares them
+// keep the memory alive and the hand-over synchronised). The only foreign
+// code it runs is the destructors of registered values, and
+// `alloc_droppable`'s contract requires those values to be `Send`.
 unsafe impl Send for RawPool {}
 
 impl Default for RawPool {
@@ -240,22 +242,37 @@ impl RawPool {
     /// thread caches of a `SyncPool` do. Its own [`stats`](Self::stats) still
     /// count only its own memory.
     ///
-    /// Blocks may move between engines that share state (one frees what
-    /// another allocated, [`spill`](Self::spill) and the depot), when the
-    /// caller guarantees the memory outlives all of them; each engine's live
-    /// counts may then wrap, but their wrapping sum over the engines, less
-    /// the depot's bytes, stays exact.
+    /// Blocks move between engines that share state: one frees what another
+    /// allocated, [`spill`](Self::spill) hands free lists to the depot and
+    /// any of them takes from it. Each engine's live counts may then wrap,
+    /// but their wrapping sum over the engines, less the depot's bytes, stays
+    /// exact.
+    ///
+    /// # Safety
+    ///
+    /// Memory then belongs to the group, not to one engine, so whoever makes
+    /// the group keeps it whole:
+    ///
+    /// * no engine of the group resets or drops while a block of its memory
+    ///   may still be reached through another engine's free lists or values,
+    ///   or the depot: the group resets or drops together, after
+    ///   [`Shared::clear_depot`], and destructors of values (which may live
+    ///   in any engine's memory) run before any engine's memory is released;
+    /// * engines of the group used from several threads hand blocks over
+    ///   with the synchronisation of their owners (a lock, a channel).
     ///
     /// ```
     /// use std::sync::Arc;
     /// use arenapool::raw::{RawPool, Shared};
     ///
     /// let shared = Arc::new(Shared::new(Some(1 << 20)));
-    /// let mut raw = RawPool::with_shared(shared.clone());
+    /// // SAFETY: a group of one engine, whose depot only it uses.
+    /// let mut raw = unsafe { RawPool::with_shared(shared.clone()) };
     /// raw.alloc(core::alloc::Layout::new::<[u8; 64]>()).unwrap();
     /// assert_eq!(shared.reserved(), raw.stats().reserved_bytes);
+    /// shared.clear_depot();
     /// ```
-    pub fn with_shared(shared: Arc<Shared>) -> Self {
+    pub unsafe fn with_shared(shared: Arc<Shared>) -> Self {
         let mut raw = RawPool::new(None);
         raw.limit = Limit::Shared(shared);
         raw
@@ -567,13 +584,15 @@ impl RawPool {
     /// use arenapool::raw::{RawPool, Shared};
     ///
     /// let shared = Arc::new(Shared::new(None));
-    /// let mut raw = RawPool::with_shared(shared.clone());
+    /// // SAFETY: a group of one engine; the depot is cleared before it drops.
+    /// let mut raw = unsafe { RawPool::with_shared(shared.clone()) };
     /// let layout = Layout::new::<[u8; 32]>();
     /// let (a, b) = (raw.alloc(layout).unwrap(), raw.alloc(layout).unwrap());
     /// // SAFETY: `a` came from `raw` with `layout` and is freed once.
     /// unsafe { raw.dealloc(a, layout) };
     /// raw.spill();
     /// assert_eq!((raw.stats().free_list_bytes, shared.depot_bytes()), (0, 32));
+    /// shared.clear_depot();
     /// # let _ = b;
     /// ```
     pub fn spill(&mut self) {
@@ -602,6 +621,11 @@ impl RawPool {
                 let room = limit.saturating_sub(self.reserved_bytes());
                 self.arena.refill(need, Some(room))
             }
+            // The rest of the current chunk needs no new memory, so no grant.
+            Limit::Shared(_) if self.arena.chunk_room() >= need => self.arena.refill(need, Some(0)),
+            // Cannot unwind between the grant and its settling: bumpalo
+            // reports a refused chunk as an error, and a span request is at
+            // most the growth cap plus one small block (no size overflow).
             Limit::Shared(shared) => loop {
                 let grant = shared.begin_refill(self.arena.growth_cap());
                 let before = self.arena.reserved_bytes();
@@ -703,9 +727,10 @@ impl RawPool {
     ///
     /// `block` must have been returned by [`alloc`](Self::alloc),
     /// [`alloc_uninit`](Self::alloc_uninit) or [`realloc`](Self::realloc) of
-    /// this engine with `layout` (for `realloc`: its new size and the same
-    /// alignment), since its last reset, and not have been freed. Nothing may
-    /// use it afterwards.
+    /// this engine — or, for a small block, of an engine sharing its
+    /// [`Shared`] (see [`with_shared`](Self::with_shared)) — with `layout`
+    /// (for `realloc`: its new size and the same alignment), since its last
+    /// reset, and not have been freed. Nothing may use it afterwards.
     ///
     /// ```
     /// use core::alloc::Layout;

@@ -111,6 +111,19 @@ impl Shared {
         &self.depot
     }
 
+    /// Forgets every block waiting in the depot: what the group does before
+    /// its engines reset or drop (see `RawPool::with_shared`). The blocks
+    /// are not touched.
+    ///
+    /// ```
+    /// let shared = arenapool::raw::Shared::new(None);
+    /// shared.clear_depot();
+    /// assert_eq!(shared.depot_bytes(), 0);
+    /// ```
+    pub fn clear_depot(&self) {
+        self.depot.clear();
+    }
+
     fn max(&self) -> usize {
         self.limit.unwrap_or(usize::MAX)
     }

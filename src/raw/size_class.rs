@@ -62,9 +62,10 @@ pub struct Class(usize);
 
 impl Class {
     /// The class that holds a request of `size` bytes (`1 ..= SMALL_MAX`):
-    /// the smallest class at least that large. Sizes outside that range
-    /// (which no caller passes: `kind_of` routes them elsewhere) are
-    /// clamped to the largest class rather than indexing out of range.
+    /// the smallest class at least that large. No caller passes a size
+    /// outside that range (`kind_of` routes them elsewhere); debug builds
+    /// assert it, and release builds clamp such a size to the largest class
+    /// rather than index out of range.
     #[inline(always)]
     pub const fn of(size: usize) -> Class {
         debug_assert!(size >= 1 && size <= SMALL_MAX);
