@@ -127,11 +127,16 @@ CASES ?= 20000
 proptest-deep:
 	PROPTEST_CASES=$(CASES) $(CARGO) test --release -p arenapool-proptests
 
-# Coverage-guided fuzzing of the same operation language (not part of `make test`).
-FUZZ_SECONDS ?= 300
+# Coverage-guided fuzzing of the same operation language (not part of
+# `make test`): `ops` drives a single-thread Pool, `ops_threads` a SyncPool
+# across 2-4 threads; FUZZ_SECONDS each, both at once (one core each).
+FUZZ_SECONDS ?= 600
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
-	cd fuzz && ASAN_OPTIONS=allocator_may_return_null=1 $(CARGO) +nightly fuzz run ops -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && $(CARGO) +nightly fuzz build ops && $(CARGO) +nightly fuzz build ops_threads
+	cd fuzz && { ASAN_OPTIONS=allocator_may_return_null=1 $(CARGO) +nightly fuzz run ops -- -max_total_time=$(FUZZ_SECONDS) 2>&1 | tail -n 20 > ../target/fuzz-ops.log & \
+	  ASAN_OPTIONS=allocator_may_return_null=1 $(CARGO) +nightly fuzz run ops_threads -- -max_total_time=$(FUZZ_SECONDS) 2>&1 | tail -n 20 > ../target/fuzz-ops_threads.log; wait; }
+	@for mode in ops ops_threads; do echo "== $$mode"; grep -E "^#[0-9]+.*(DONE|pulse)|Done [0-9]+ runs|ERROR|panicked" target/fuzz-$$mode.log | tail -n 3; done
 
 # The criterion suite, cold then warm memory, then the summary table and plot.
 WARM := ARENAPOOL_BENCH_MEMORY=warm GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296
