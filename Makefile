@@ -12,7 +12,7 @@ MIRIFLAGS ?=
 demo:
 	$(CARGO) run --release --example owner
 
-test: fmt-check clippy test-rust test-python miri sanitize
+test: fmt-check clippy doc test-rust test-python miri sanitize
 	@echo "make test: all checks passed"
 
 fmt-check:

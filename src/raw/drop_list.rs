@@ -17,7 +17,8 @@ use core::mem;
 use core::ptr::{self, NonNull};
 
 /// Runs the destructor of a registered value in place, given the start of
-/// its *block* (the value's type fixes its offset; see [`block_layout`]).
+/// its *block* (the value's type fixes its offset: see
+/// [`RawPool::droppable_offset`](super::RawPool::droppable_offset)).
 pub type DropFn = unsafe fn(NonNull<u8>);
 
 #[repr(C)]
