@@ -16,7 +16,8 @@
 //! - [`gate`] wraps all engine work done with the GIL released (both
 //!   `Pool.alloc` and `Pool.realloc` go through it; `Pool.free` and every other
 //!   call keep the GIL): it counts itself in `IN_FLIGHT`, and waits, without the
-//!   GIL, while `FORKING` is non-zero.
+//!   GIL, while `FORKING` is non-zero. [`gate_c`] does the same for the plain
+//!   C-level calls (`crate::capi`), which may run with or without the GIL.
 //! - `os.register_at_fork` handlers, registered at module init ([`register`]):
 //!   `before` raises `FORKING` and waits until `IN_FLIGHT` is zero; then no
 //!   pool's lock is held by GIL-released work, and none can be taken until the
@@ -82,6 +83,46 @@ pub fn gate<R>(work: impl FnOnce() -> R) -> R {
     work()
 }
 
+/// Runs `work` (engine work of a C-level call: `arenapool_alloc` and the other
+/// plain forms, which may run with or without the GIL) once no fork is under
+/// way, counted in flight; or at once, uncounted, if a fork is under way and
+/// this thread holds the GIL.
+///
+/// A plain-form caller in a `with nogil:` block (or on a thread Python never
+/// saw) is exactly the GIL-released work the gate exists for, and waits as
+/// [`gate`] does. But the plain forms may also be called with the GIL held,
+/// and between the `before` handlers and `fork()` the forking thread may
+/// release the GIL (while it waits for the import lock): a thread that got
+/// the GIL then and waited here would keep it from the forking thread for
+/// ever. Such a thread needs no gate, for the reason GIL-holding work never
+/// does (it takes and drops the pool's lock within one hold of the GIL). So
+/// only when a fork is under way — never on the fast path — this asks
+/// `PyGILState_Check` which case it is in.
+pub fn gate_c<R>(work: impl FnOnce() -> R) -> R {
+    let _in_flight = loop {
+        if let Some(in_flight) = try_enter() {
+            break Some(in_flight);
+        }
+        // SAFETY: `PyGILState_Check` only reads this thread's state (no
+        // Python object, no lock); it may be called without the GIL, from
+        // any thread, while the interpreter runs (a fork is under way, so it
+        // does).
+        if unsafe { PyGILState_Check() } == 1 {
+            break None;
+        }
+        thread::yield_now();
+    };
+    work()
+}
+
+extern "C" {
+    /// CPython's `PyGILState_Check` (1 if this thread holds the GIL).
+    /// Exported by every CPython 3 (`Include/cpython/pystate.h`), though not
+    /// part of the limited API: pyo3's abi3 bindings leave it out. A missing
+    /// symbol would fail the import of the module, never a call.
+    fn PyGILState_Check() -> std::ffi::c_int;
+}
+
 /// One in-flight call; dropping it leaves.
 struct InFlight;
 
@@ -93,18 +134,28 @@ impl Drop for InFlight {
 
 fn enter() -> InFlight {
     loop {
-        while FORKING.load(SeqCst) != 0 {
-            thread::yield_now();
+        if let Some(in_flight) = try_enter() {
+            return in_flight;
         }
-        // Count in, then look again: with `before` raising FORKING before it
-        // reads IN_FLIGHT, all four sequentially consistent, either this load
-        // sees the fork (and backs out) or the fork sees this call (and waits).
-        IN_FLIGHT.fetch_add(1, SeqCst);
-        if FORKING.load(SeqCst) == 0 {
-            return InFlight;
-        }
-        IN_FLIGHT.fetch_sub(1, SeqCst);
+        thread::yield_now();
     }
+}
+
+/// Counts this call in, unless a fork is under way.
+#[inline]
+fn try_enter() -> Option<InFlight> {
+    if FORKING.load(SeqCst) != 0 {
+        return None;
+    }
+    // Count in, then look again: with `before` raising FORKING before it
+    // reads IN_FLIGHT, all four sequentially consistent, either this load
+    // sees the fork (and backs out) or the fork sees this call (and waits).
+    IN_FLIGHT.fetch_add(1, SeqCst);
+    if FORKING.load(SeqCst) == 0 {
+        return Some(InFlight);
+    }
+    IN_FLIGHT.fetch_sub(1, SeqCst);
+    None
 }
 
 /// `os.register_at_fork(before=...)`: closes the gate and waits for the

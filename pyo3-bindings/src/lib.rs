@@ -10,9 +10,11 @@
 
 mod accounting;
 mod address;
+mod capi;
 mod errors;
 mod fork;
 mod pool;
+mod registry;
 
 use pyo3::prelude::*;
 
@@ -33,6 +35,9 @@ fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.py().get_type::<errors::InvalidAllocationError>(),
     )?;
     m.add_function(wrap_pyfunction!(total_reserved, m)?)?;
+    // The C-level API's table (see `capi`); set, not `add`ed: `add` would
+    // list the private name in `__all__`.
+    m.setattr("_C_API", capi::capsule(m.py())?)?;
     fork::register(m)?;
     Ok(())
 }

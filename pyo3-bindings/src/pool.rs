@@ -6,7 +6,7 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arenapool::raw::RawPool;
-use arenapool::AllocError;
+use arenapool::{AllocError, Stats};
 use parking_lot::Mutex;
 use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
@@ -16,21 +16,31 @@ use pyo3::{ffi, PyTraverseError, PyVisit};
 use crate::accounting::Tracked;
 use crate::errors::{alloc_error, closed, InvalidAllocationError};
 use crate::fork;
+use crate::registry::Registry;
 
 /// Requests at least this large release the GIL while the engine zeroes or
 /// copies (through the fork gate: see [`detached`]).
-const RELEASE_GIL_BYTES: usize = 1 << 20;
+pub const RELEASE_GIL_BYTES: usize = 1 << 20;
 
 /// The alignment of every allocation, as `malloc` promises.
 const ALIGN: usize = 16;
 
 /// A block pointer that may cross threads: the pool's lock guards its use.
 #[derive(Clone, Copy)]
-struct Block(NonNull<u8>);
+pub struct Block(NonNull<u8>);
+
+impl Block {
+    /// The block's first byte.
+    pub fn as_ptr(self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+}
 
 // SAFETY: the pointer is only dereferenced (by Python, through a buffer
 // export) while the allocation is live and its pool open, both checked under
-// the pool's lock; the memory belongs to the pool, not to a thread.
+// the pool's lock, or by the C code it was handed to (`crate::capi`), whose
+// contract is the pool's lifetime, not a thread; the memory belongs to the
+// pool, not to a thread.
 unsafe impl Send for Block {}
 // SAFETY: shared references to a `Block` only copy the pointer; see `Send`.
 unsafe impl Sync for Block {}
@@ -49,12 +59,85 @@ fn layout(nbytes: usize) -> Result<Layout, AllocError> {
     })
 }
 
+/// The engine layout of a C block of `nbytes`: a zero-size one takes one
+/// byte, so that it has an address of its own (see `crate::registry`).
+fn c_layout(nbytes: usize) -> Result<Layout, AllocError> {
+    Layout::from_size_align(nbytes.max(1), ALIGN).map_err(|_| AllocError::LayoutTooLarge {
+        size: nbytes,
+        align: ALIGN,
+    })
+}
+
+/// Why a C-level call was refused; the pool is unchanged.
+#[derive(Debug, Clone, Copy)]
+pub enum CError {
+    /// The pool is closed.
+    Closed,
+    /// The pointer was not handed out by this pool's C API, or was freed.
+    NotOurs,
+    /// The engine (or the registry) refused: size, limit or memory.
+    Alloc(AllocError),
+}
+
+impl From<AllocError> for CError {
+    fn from(err: AllocError) -> Self {
+        CError::Alloc(err)
+    }
+}
+
+/// The state of an open pool: its engine, and the blocks it handed out
+/// through the C API (`crate::capi`), one lock for both.
+pub struct Open {
+    tracked: Tracked,
+    c_blocks: Registry,
+}
+
+impl Open {
+    fn new(limit: Option<usize>) -> Self {
+        Open {
+            tracked: Tracked::new(RawPool::new(limit)),
+            c_blocks: Registry::default(),
+        }
+    }
+
+    /// Runs `f` on the engine (see [`Tracked::with`]).
+    fn with<R>(&mut self, f: impl FnOnce(&mut RawPool) -> R) -> R {
+        self.tracked.with(f)
+    }
+
+    fn raw(&self) -> &RawPool {
+        self.tracked.raw()
+    }
+
+    /// Live bytes requested: the engine's count, less the byte of each
+    /// zero-size C block (see `crate::registry`).
+    fn size(&self) -> usize {
+        self.raw().size().saturating_sub(self.c_blocks.zero_size())
+    }
+
+    /// The engine's stats, with the same correction. The peak is the
+    /// engine's less the zero-size C blocks live now, and never below the
+    /// live bytes: it may still count one byte for each zero-size C block
+    /// that was live at the peak and is gone since (the engine records its
+    /// peak lazily, without knowing which blocks are zero-size).
+    fn stats(&self) -> Stats {
+        let mut stats = self.raw().stats();
+        let zero = self.c_blocks.zero_size();
+        stats.live_bytes = stats.live_bytes.saturating_sub(zero);
+        stats.peak_live_bytes = stats
+            .peak_live_bytes
+            .saturating_sub(zero)
+            .max(stats.live_bytes);
+        stats
+    }
+}
+
 /// A memory pool: owns every allocation made through it and frees them all
 /// when closed or collected.
 #[pyclass(frozen, module = "arenapool")]
 pub struct Pool {
-    /// The engine; `None` once closed.
-    engine: Mutex<Option<Tracked>>,
+    /// The engine and the C API's blocks; `None` once closed.
+    engine: Mutex<Option<Open>>,
     /// Buffer exports alive over all allocations.
     exports: AtomicUsize,
 }
@@ -69,15 +152,103 @@ impl Pool {
     ) -> PyResult<R> {
         let run = || {
             let mut engine = self.engine.lock();
-            engine.as_mut().map(|tracked| tracked.with(f))
+            engine.as_mut().map(|open| open.with(f))
         };
         let result = if large { detached(py, run) } else { run() };
         result.ok_or_else(closed)
     }
 
-    fn is_open(&self) -> bool {
+    pub fn is_open(&self) -> bool {
         self.engine.lock().is_some()
     }
+}
+
+/// The engine calls of the C API (`crate::capi`), one pool lock each.
+///
+/// No Python object and no GIL: they may run on any thread, with or without
+/// the GIL, several at once on one pool (the lock serialises them, and
+/// `close`, with each other). Every block made here is listed in the pool's
+/// [`Registry`] with its requested size; `c_free` and `c_realloc` only touch
+/// the engine for a listed address, so that any other pointer is refused
+/// without being dereferenced. On an error nothing changed.
+impl Pool {
+    /// `number * elem_size` zeroed bytes, 16-byte aligned, listed.
+    pub fn c_alloc(&self, number: usize, elem_size: usize) -> Result<Block, CError> {
+        let nbytes = number
+            .checked_mul(elem_size)
+            .ok_or(AllocError::SizeOverflow { number, elem_size })?;
+        let layout = c_layout(nbytes)?;
+        let mut engine = self.engine.lock();
+        let open = engine.as_mut().ok_or(CError::Closed)?;
+        if !open.c_blocks.reserve_one() {
+            return Err(registry_refused());
+        }
+        let block = open.with(|raw| raw.alloc(layout))?;
+        open.c_blocks.insert(block.as_ptr().addr(), nbytes);
+        Ok(Block(block))
+    }
+
+    /// Resizes a listed block to `new_nbytes` (contents kept, new tail
+    /// zeroed, in place when the engine can); NULL allocates.
+    pub fn c_realloc(&self, ptr: *mut u8, new_nbytes: usize) -> Result<Block, CError> {
+        let Some(block) = NonNull::new(ptr) else {
+            return self.c_alloc(1, new_nbytes);
+        };
+        let new = c_layout(new_nbytes)?;
+        let mut engine = self.engine.lock();
+        let open = engine.as_mut().ok_or(CError::Closed)?;
+        let address = block.as_ptr().addr();
+        let old_nbytes = open.c_blocks.get(address).ok_or(CError::NotOurs)?;
+        let old = c_layout(old_nbytes)?;
+        if !open.c_blocks.reserve_one() {
+            return Err(registry_refused());
+        }
+        // SAFETY: the address is listed, so it is a live block this engine
+        // made (c_alloc or c_realloc) with layout `old`: the registry is
+        // emptied only with the engine itself (close, drop), and an entry goes
+        // when its block is freed or moved. On success only `moved` is used.
+        let moved =
+            open.with(|raw| unsafe { raw.realloc(RawPool::rederive(block), old, new.size()) })?;
+        if old_nbytes == 0 && new_nbytes > 0 {
+            // A zero-size block's hidden byte is kept by the engine; the
+            // caller's new bytes must all be zero.
+            // SAFETY: `moved` has `new.size()` >= 1 writable bytes.
+            unsafe { moved.as_ptr().write(0) };
+        }
+        open.c_blocks
+            .replace(address, moved.as_ptr().addr(), new_nbytes);
+        Ok(Block(moved))
+    }
+
+    /// Frees a listed block.
+    pub fn c_free(&self, ptr: *mut u8) -> Result<(), CError> {
+        let block = NonNull::new(ptr).ok_or(CError::NotOurs)?;
+        let mut engine = self.engine.lock();
+        let open = engine.as_mut().ok_or(CError::Closed)?;
+        let nbytes = open
+            .c_blocks
+            .remove(block.as_ptr().addr())
+            .ok_or(CError::NotOurs)?;
+        // SAFETY: `c_layout` accepted this size when the block was made.
+        let layout = unsafe { Layout::from_size_align_unchecked(nbytes.max(1), ALIGN) };
+        // SAFETY: the address was listed (see `c_realloc`): a live block of
+        // this engine with `layout`, now unlisted, so freed once.
+        open.with(|raw| unsafe { raw.dealloc(RawPool::rederive(block), layout) });
+        Ok(())
+    }
+
+    /// The pool's live bytes (`Pool.size`), 0 once closed.
+    pub fn c_size(&self) -> usize {
+        self.engine.lock().as_ref().map_or(0, Open::size)
+    }
+}
+
+/// The registry could not make room for one more entry.
+fn registry_refused() -> CError {
+    CError::Alloc(AllocError::OutOfMemory {
+        size: std::mem::size_of::<(usize, usize)>(),
+        align: std::mem::align_of::<usize>(),
+    })
 }
 
 #[pymethods]
@@ -88,7 +259,7 @@ impl Pool {
     #[pyo3(signature = (limit = None))]
     fn new(limit: Option<usize>) -> Self {
         Pool {
-            engine: Mutex::new(Some(Tracked::new(RawPool::new(limit)))),
+            engine: Mutex::new(Some(Open::new(limit))),
             exports: AtomicUsize::new(0),
         }
     }
@@ -171,7 +342,7 @@ impl Pool {
     #[getter]
     fn size(&self) -> PyResult<usize> {
         let engine = self.engine.lock();
-        Ok(engine.as_ref().ok_or_else(closed)?.raw().size())
+        Ok(engine.as_ref().ok_or_else(closed)?.size())
     }
 
     /// The limit given at creation, or None.
@@ -184,13 +355,7 @@ impl Pool {
     /// stats() -> dict: live_allocations, live_bytes, reserved_bytes,
     /// free_list_bytes, peak_live_bytes, chunks, large_blocks.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self
-            .engine
-            .lock()
-            .as_ref()
-            .ok_or_else(closed)?
-            .raw()
-            .stats();
+        let stats = self.engine.lock().as_ref().ok_or_else(closed)?.stats();
         let dict = PyDict::new(py);
         dict.set_item("live_allocations", stats.live_allocations)?;
         dict.set_item("live_bytes", stats.live_bytes)?;
@@ -238,8 +403,8 @@ impl Pool {
     /// Live allocations and bytes, or that the pool is closed.
     fn __repr__(&self) -> String {
         match self.engine.lock().as_ref() {
-            Some(tracked) => {
-                let stats = tracked.raw().stats();
+            Some(open) => {
+                let stats = open.stats();
                 format!(
                     "<arenapool.Pool live_allocations={} live_bytes={} reserved_bytes={}>",
                     stats.live_allocations, stats.live_bytes, stats.reserved_bytes
