@@ -32,7 +32,7 @@ PYTHON ?= python3
 $(VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "maturin>=1.9.4,<2" pytest hypothesis numpy mypy
+	$(PY) -m pip install --quiet "maturin>=1.9.4,<2" pytest hypothesis numpy mypy "cython>=3.0,<4" setuptools
 	touch $@
 
 venv: $(VENV)/.installed
@@ -52,6 +52,10 @@ venv: $(VENV)/.installed
 # environment differs). --capture=sys lets a Rust panic's message reach the
 # terminal before an abort. Cost: the first build ~10 s, after that a few
 # seconds for an incremental build and the suite.
+# The suite includes pyo3-bindings/tests/cython: Cython extensions built
+# against the installed package (cythonize, include_dirs=[get_include()], the
+# system C compiler) into target/cython-tests/<hash of their sources>, about
+# 5 s once, then reused by both runs while nothing they are built from changes.
 PYDEBUG := target/python-debug
 
 test-python: venv

@@ -1,0 +1,142 @@
+"""Forks while other threads use a pool through the C-level API.
+
+The plain calls cross the fork gate (pyo3-bindings/src/fork.rs) when they
+run without the GIL, so that a child never inherits a pool lock held by a
+thread that does not exist there; with the GIL held, they do not wait at
+the gate (a thread that did could keep the GIL from the forking thread).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import arenapool
+
+CHILDREN = 20
+
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
+    pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning"),
+]
+
+
+def _reap(pids, seconds):
+    deadline = time.monotonic() + seconds
+    codes, pending = {}, list(pids)
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                codes[pid] = os.waitstatus_to_exitcode(status)
+                pending.remove(pid)
+        time.sleep(0.005)
+    for pid in pending:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        codes[pid] = "hung"
+    return codes
+
+
+def test_children_use_a_pool_that_nogil_threads_are_busy_with(ext):
+    work, shim = ext.nogil_work, ext.capi_shim
+    pool = arenapool.Pool()
+    work.set_flag(0)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(work.busy_until_flag(pool, 2**30))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    pids = []
+    try:
+        time.sleep(0.02)
+        for _ in range(CHILDREN):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    h = shim.handle(pool)
+                    start = pool.size  # the blocks the threads held at the fork stay live here
+                    p = shim.alloc_nogil(h, 1, 3 << 20)
+                    q = shim.realloc(h, p, 16)
+                    r = shim.alloc_or_raise(h, 2, 8)
+                    a = pool.alloc(1, 8)
+                    ok = p and q and shim.free_(h, q) == 0 and shim.free_or_raise(h, r) == 0
+                    pool.free(a)
+                    code = 0 if ok and pool.size == start else 2
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+    finally:
+        work.set_flag(1)
+        for t in threads:
+            t.join(10)
+        codes = _reap(pids, 10)
+    assert not any(t.is_alive() for t in threads)
+    assert len(results) == 2 and all(r > 0 for r in results), results
+    failed = {pid: code for pid, code in codes.items() if code != 0}
+    assert not failed, f"{len(failed)} of {CHILDREN} children failed (exit code or 'hung'): {failed}"
+    assert pool.size == 0
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, sys, threading, time, _imp
+    sys.path.insert(0, sys.argv[1])
+    import arenapool, nogil_work
+
+    pool = arenapool.Pool()
+    locked = threading.Event()
+    state = {"forking": False, "during": 0, "done": False}
+
+    def holder():
+        # Holds the import lock, so that os.fork() waits for it after its
+        # before-handlers (the gate closed) with the GIL released.
+        _imp.acquire_lock()
+        locked.set()
+        time.sleep(0.3)
+        _imp.release_lock()
+
+    def gil_user():
+        while not state["done"]:
+            assert nogil_work.pairs_with_gil(pool, 20) == 20  # plain calls, GIL held
+            if state["forking"]:
+                state["during"] += 1
+
+    threading.Thread(target=holder).start()
+    locked.wait()
+    user = threading.Thread(target=gil_user)
+    user.start()
+    time.sleep(0.01)
+    state["forking"] = True
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if nogil_work.pairs_with_gil(pool, 10) == 10 and pool.size == 0 else 3)
+    state["forking"] = False
+    state["done"] = True
+    user.join()
+    _, status = os.waitpid(pid, 0)
+    print(state["during"], os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+def test_plain_calls_with_the_gil_do_not_wait_at_a_closed_gate(build_dir):
+    """Between the before-fork handlers and fork() the forking thread may
+    release the GIL (here: waiting for the import lock). Another thread then
+    runs plain calls with the GIL held: they must not wait for the fork
+    (which waits for the GIL). Run in a subprocess: the failure is a hang."""
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, build_dir],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    during, child = map(int, done.stdout.split())
+    assert child == 0
+    assert during > 0, "no plain call ran while the fork waited for the import lock"
