@@ -17,16 +17,27 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Hashes one address: a 64×64→128-bit multiply folded to 64 bits, so that
-/// both the low bits (hashbrown's bucket index) and the top 7 (its control
-/// byte) depend on every bit of the address. Block addresses are multiples
-/// of 16 and close together: the identity hash would leave the low bits
-/// zero, and SipHash (std's default) costs several times more.
+/// Hashes one address, for hashbrown (std's `HashMap`), which takes a
+/// bucket from the low bits of the hash and a 7-bit tag from the top ones.
+///
+/// - The low bits keep the blocks' order: `address / 16`, folded with the
+///   bits from 2^20 up. Blocks carved one after another from a chunk (the
+///   common case: a Doc's tokens, 1e6 blocks kept) land in neighbouring
+///   buckets, so that listing them walks the table's memory in order; a
+///   strongly mixed hash sends each to a random cache line (a cache miss per
+///   block, two thirds of the time of keeping 1e6 blocks, measured). The
+///   fold spreads blocks that sit at large power-of-two strides (the system's
+///   large blocks, page-aligned but for their header).
+/// - The top 7 bits are mixed (a 64×64→128-bit multiply, folded), so that
+///   neighbours get different tags and a probe rarely compares keys in vain.
 #[derive(Default)]
 pub struct AddressHasher(u64);
 
 /// An odd constant with well-spread bits (2^64 / φ).
 const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The tag bits hashbrown reads.
+const TOP7: u64 = 0x7f << 57;
 
 impl Hasher for AddressHasher {
     #[inline]
@@ -34,14 +45,16 @@ impl Hasher for AddressHasher {
         // Only `usize` keys are hashed here; a byte-wise fallback for
         // completeness.
         for &byte in bytes {
-            self.write_u64(self.0 ^ u64::from(byte));
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
         }
     }
 
     #[inline]
     fn write_u64(&mut self, n: u64) {
-        let product = u128::from(n ^ self.0).wrapping_mul(u128::from(MIX));
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
+        let product = u128::from(n).wrapping_mul(u128::from(MIX));
+        let mixed = (product as u64) ^ ((product >> 64) as u64);
+        let ordered = (n >> 4) ^ (n >> 20);
+        self.0 = (ordered & !TOP7) | (mixed & TOP7);
     }
 
     #[inline]
@@ -102,6 +115,13 @@ impl Registry {
     /// [`reserve_one`](Self::reserve_one) first: a move lists a new address.
     #[inline]
     pub fn replace(&mut self, old: usize, new: usize, size: usize) {
+        if old == new {
+            if let Some(listed) = self.blocks.get_mut(&old) {
+                let was = std::mem::replace(listed, size);
+                self.zero_size = self.zero_size + usize::from(size == 0) - usize::from(was == 0);
+                return;
+            }
+        }
         self.remove(old);
         self.insert(new, size);
     }
@@ -135,6 +155,10 @@ mod tests {
         assert_eq!(registry.get(0x1020), None);
         assert_eq!(registry.zero_size(), 1);
         assert!(registry.reserve_one());
+        registry.replace(0x1000, 0x1000, 0); // in place, to zero size
+        assert_eq!((registry.zero_size(), registry.get(0x1000)), (2, Some(0)));
+        registry.replace(0x1000, 0x1000, 24);
+        assert_eq!((registry.zero_size(), registry.get(0x1000)), (1, Some(24)));
         registry.replace(0x1010, 0x2000, 8);
         assert_eq!((registry.zero_size(), registry.get(0x2000)), (0, Some(8)));
         assert_eq!(registry.remove(0x1010), None);
@@ -143,24 +167,29 @@ mod tests {
     }
 
     #[test]
-    fn neighbouring_addresses_spread() {
+    fn neighbours_keep_their_order_and_differ_in_their_tags() {
         let hash = |address: usize| {
             let mut hasher = AddressHasher::default();
             hasher.write_usize(address);
             hasher.finish()
         };
-        // 16-byte neighbours differ in their low bits and their top 7 bits.
-        let low: std::collections::HashSet<u64> = (0..256)
-            .map(|i| hash(0x7f00_0000_0000 + 16 * i) & 0xff)
+        let base = 0x7f12_3450_0000;
+        // 256 neighbouring 16-byte blocks fill one aligned run of 256
+        // buckets (the same bits above the low 8), each tagged apart.
+        let bucket = |address: usize| hash(address) & ((1 << 20) - 1);
+        let low: std::collections::HashSet<u64> =
+            (0..256).map(|i| bucket(base + 16 * i) & 0xff).collect();
+        let high: std::collections::HashSet<u64> =
+            (0..256).map(|i| bucket(base + 16 * i) >> 8).collect();
+        let top: std::collections::HashSet<u64> =
+            (0..256).map(|i| hash(base + 16 * i) >> 57).collect();
+        assert_eq!((low.len(), high.len()), (256, 1));
+        assert!(top.len() > 64, "{}", top.len());
+        // Page-strided large blocks (header 16 bytes in) still spread over
+        // the low byte of the bucket index.
+        let strided: std::collections::HashSet<u64> = (0..256)
+            .map(|i| hash(base + (1 << 20) * i + 4096 * (i % 3) + 16) & 0xff)
             .collect();
-        let top: std::collections::HashSet<u64> = (0..256)
-            .map(|i| hash(0x7f00_0000_0000 + 16 * i) >> 57)
-            .collect();
-        assert!(
-            low.len() > 128 && top.len() > 64,
-            "{} {}",
-            low.len(),
-            top.len()
-        );
+        assert!(strided.len() > 128, "{}", strided.len());
     }
 }
