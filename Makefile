@@ -7,7 +7,7 @@ CARGO ?= cargo
 # and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: venv test-python bench-py demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
+.PHONY: venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
@@ -157,6 +157,14 @@ bench-py: venv
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -m pyo3-bindings/Cargo.toml
 	$(PY) -m pip install --quiet cymem
 	$(PY) pyo3-bindings/bench/bench.py
+
+# arenapool's C-level API against cymem's cdef Pool from Cython loops, same
+# run (a script, not a timed test): builds pyo3-bindings/bench/bench_cython_ext.pyx
+# at -O2 into target/cython-bench, prints the table (REPEATS=7 by default).
+bench-cython: venv
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -m pyo3-bindings/Cargo.toml
+	$(PY) -m pip install --quiet "cymem>=2.0,<2.1"
+	$(PY) pyo3-bindings/bench/bench_cython.py
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p arenapool

@@ -7,11 +7,12 @@ The way a user's project builds: ``cythonize`` over ``Extension``s whose
 ``ensure_built(sources, root)`` gives a directory holding the built modules.
 It is keyed by a hash of everything the build reads (the ``.pyx`` files,
 ``arenapool.h``, ``__init__.pxd``, this file, the Cython and Python
-versions), under ``root``: a rebuild happens only when one of them changes,
+versions, the optimisation flag and the caller's ``extra_key``), under
+``root``: a rebuild happens only when one of them changes,
 and the release and debug runs of ``make test-python`` share one build
 (the extensions include the header and link nothing of arenapool's, so the
 same ``.so`` serves both). The compilation runs in a subprocess
-(``python build_extensions.py LIB TEMP SOURCES...``) so that setuptools' state stays
+(``python build_extensions.py LIB TEMP OPT SOURCES...``) so that setuptools' state stays
 out of the caller's process.
 """
 
@@ -25,8 +26,9 @@ import tempfile
 import arenapool
 
 
-def _key(sources):
+def _key(sources, opt, extra_key):
     digest = hashlib.sha256()
+    digest.update(f"{opt} {extra_key}".encode())
     include = arenapool.get_include()
     files = [*sorted(sources), os.path.join(include, "arenapool.h"), os.path.join(include, "__init__.pxd"), __file__]
     for path in files:
@@ -39,9 +41,13 @@ def _key(sources):
     return digest.hexdigest()[:16]
 
 
-def ensure_built(sources, root):
-    """The directory with the built extensions of ``sources`` (built if needed)."""
-    out = os.path.join(root, _key(sources))
+def ensure_built(sources, root, opt="-O1", extra_key=""):
+    """The directory with the built extensions of ``sources`` (built if needed).
+
+    ``opt``: the optimisation flag. The tests use -O1 (a third of -O3's
+    compile time; they measure nothing), the benchmark -O2.
+    """
+    out = os.path.join(root, _key(sources, opt, extra_key))
     if os.path.exists(os.path.join(out, ".done")):
         return out
     os.makedirs(root, exist_ok=True)
@@ -49,7 +55,7 @@ def ensure_built(sources, root):
     try:
         lib, temp = os.path.join(staging, "lib"), os.path.join(staging, "temp")
         done = subprocess.run(
-            [sys.executable, __file__, lib, temp, *sources],
+            [sys.executable, __file__, lib, temp, opt, *sources],
             capture_output=True,
             text=True,
         )
@@ -67,7 +73,7 @@ def ensure_built(sources, root):
     return out
 
 
-def _compile(lib, temp, sources):
+def _compile(lib, temp, opt, sources):
     from Cython.Build import cythonize
     from setuptools import Extension, setup
 
@@ -76,8 +82,7 @@ def _compile(lib, temp, sources):
             os.path.splitext(os.path.basename(source))[0],
             [source],
             include_dirs=[arenapool.get_include()],
-            # -O1: a third of -O3's compile time; the tests measure nothing.
-            extra_compile_args=["-O1", "-Wall", "-Werror=incompatible-pointer-types"],
+            extra_compile_args=[opt, "-Wall", "-Werror=incompatible-pointer-types"],
         )
         for source in sources
     ]
@@ -95,4 +100,4 @@ def _compile(lib, temp, sources):
 
 
 if __name__ == "__main__":
-    _compile(sys.argv[1], sys.argv[2], sys.argv[3:])
+    _compile(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:])
