@@ -64,21 +64,28 @@ impl Class {
     /// The class that holds a request of `size` bytes (`1 ..= SMALL_MAX`):
     /// the smallest class at least that large. No caller passes a size
     /// outside that range (`kind_of` routes them elsewhere); debug builds
-    /// assert it, and release builds clamp such a size to the largest class
-    /// rather than index out of range.
+    /// assert it, and release builds clamp such a size into the range rather
+    /// than index out of the table.
     #[inline(always)]
     pub const fn of(size: usize) -> Class {
         debug_assert!(size >= 1 && size <= SMALL_MAX);
-        let c = if size <= LINEAR_MAX {
-            size.wrapping_sub(1) / GRANULE
+        // A no-op for every size in range, which callers have checked (so the
+        // compiler folds it away); it keeps the index below `NUM_CLASSES` by
+        // construction, and lets the compiler drop the table's bounds checks.
+        let size = if size == 0 {
+            1
+        } else if size > SMALL_MAX {
+            SMALL_MAX
+        } else {
+            size
+        };
+        if size <= LINEAR_MAX {
+            Class((size - 1) / GRANULE)
         } else {
             let s = size - 1;
             let log = usize::BITS as usize - 1 - s.leading_zeros() as usize;
-            LINEAR_CLASSES + (log - 9) * 4 + ((s >> (log - 2)) - 4)
-        };
-        // A no-op for every size in range (checked exhaustively by the tests);
-        // it keeps the index below `NUM_CLASSES` by construction.
-        Class(if c < NUM_CLASSES { c } else { NUM_CLASSES - 1 })
+            Class(LINEAR_CLASSES + (log - 9) * 4 + ((s >> (log - 2)) - 4))
+        }
     }
 
     /// The largest class whose size is at most `bytes` (`bytes >= GRANULE`):
