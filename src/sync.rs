@@ -314,12 +314,19 @@ impl SyncPool {
     fn with_cache<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
         match self.cache() {
             Some(cache) => Self::on_cache(cache, f),
-            None => f(&mut self.global.lock()),
+            None => self.on_global(f),
         }
     }
 
-    /// Runs `f` on `cache`'s engine, hands its free lists to the other
-    /// threads if they hold too much, and publishes its counts.
+    /// Runs `f` on the global engine: for a thread whose locals are gone.
+    /// Out of line, so that `f` is inlined into the cache path only.
+    #[cold]
+    #[inline(never)]
+    fn on_global<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {
+        f(&mut self.global.lock())
+    }
+
+    /// Runs `f` on `cache`'s engine and publishes its counts.
     #[inline(always)]
     fn on_cache<R>(cache: &Cache, f: impl FnOnce(&mut RawPool) -> R) -> R {
         // The cache is held by this thread (`cache()` found it); `f` is one
@@ -329,11 +336,19 @@ impl SyncPool {
         // SAFETY: so this is the only reference to the cache's engine.
         let raw = unsafe { &mut *cache.raw.get() };
         let result = f(raw);
+        cache.publish(raw.stats());
+        result
+    }
+
+    /// After a free into `raw`: hands its free lists to the other threads
+    /// if they hold too much. (Only frees grow them past the threshold for
+    /// long: what an allocation files is one span's tail or a chain it
+    /// takes to use.)
+    #[inline(always)]
+    fn spill_if_full(raw: &mut RawPool) {
         if raw.free_list_bytes() > Self::SPILL_ABOVE {
             raw.spill();
         }
-        cache.publish(raw.stats());
-        result
     }
 
     // --- the calls of `Pool` -------------------------------------------
@@ -739,10 +754,13 @@ impl Backend for SyncPool {
     #[inline(always)]
     unsafe fn dealloc(&self, block: NonNull<u8>, layout: Layout) {
         if RawPool::is_small(layout) {
-            // SAFETY: a small block of one of this pool's caches (caller);
-            // the caches share their limit and live as long as the pool, so
-            // this thread's cache may take it.
-            self.with_cache(|raw| unsafe { raw.dealloc(block, layout) })
+            self.with_cache(|raw| {
+                // SAFETY: a small block of one of this pool's engines
+                // (caller); they are one group (see `Cache::new`), so this
+                // thread's cache may take it.
+                unsafe { raw.dealloc(block, layout) };
+                Self::spill_if_full(raw);
+            })
         } else {
             // SAFETY: large blocks always live in the global engine.
             unsafe { self.global.lock().dealloc(block, layout) }
@@ -766,8 +784,12 @@ impl Backend for SyncPool {
         // any of the caches, which share their limit and memory lifetime,
         // large ones to the global engine.
         match (RawPool::is_small(old), RawPool::is_small(new)) {
-            // SAFETY: a small block, resized in this thread's cache.
-            (true, true) => self.with_cache(|raw| unsafe { raw.realloc(block, old, new_size) }),
+            (true, true) => self.with_cache(|raw| {
+                // SAFETY: a small block, resized in this thread's cache.
+                let moved = unsafe { raw.realloc(block, old, new_size) };
+                Self::spill_if_full(raw);
+                moved
+            }),
             // SAFETY: a large block, resized in the global engine.
             (false, false) => unsafe { self.global.lock().realloc(block, old, new_size) },
             (to_large, _) => {
