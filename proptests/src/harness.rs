@@ -484,9 +484,7 @@ fn run_segment<P: PoolUnderTest>(
                 if !live.is_empty() {
                     let i = pick % live.len();
                     live.swap_remove(i).free(pool);
-                    let last = model.blocks.len() - 1;
-                    model.blocks.swap(i, last);
-                    model.free(last);
+                    model.swap_free(i);
                 }
             }
             Op::Realloc { pick, new_len } => {

@@ -133,6 +133,14 @@ impl Model {
         block
     }
 
+    /// As [`free`](Self::free), moving the last block into `index` (the
+    /// order the pool side's `swap_remove` leaves its handles in).
+    pub fn swap_free(&mut self, index: usize) -> ModelBlock {
+        let last = self.blocks.len() - 1;
+        self.blocks.swap(index, last);
+        self.free(last)
+    }
+
     /// Records that everything live is freed (reset or drop of the pool).
     pub fn free_all(&mut self) {
         while !self.blocks.is_empty() {

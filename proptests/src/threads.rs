@@ -654,9 +654,7 @@ impl<'s, 'e, 'p: 's, 'c, P: PoolUnderTest + Sync + Debug> Segment<'s, 'e, 'p, 'c
                     let handle = live.swap_remove(i);
                     self.origins.swap_remove(i);
                     worker.call(move || handle.free(pool))?;
-                    let last = model.blocks.len() - 1;
-                    model.blocks.swap(i, last);
-                    model.free(last);
+                    model.swap_free(i);
                 }
             }
             Op::Realloc { pick, new_len } => {
@@ -965,9 +963,7 @@ impl<'p> Hand<'p> {
                     let i = pick % live.len();
                     live.swap_remove(i).free(pool);
                     self.origins.swap_remove(i);
-                    let last = model.blocks.len() - 1;
-                    model.blocks.swap(i, last);
-                    model.free(last);
+                    model.swap_free(i);
                 }
                 None
             }

@@ -8,6 +8,8 @@ fails instead of passing.
 """
 
 import os
+import signal
+import time
 
 import pytest
 
@@ -25,3 +27,27 @@ def pytest_configure(config):
     loaded = os.path.realpath(extension.__file__)
     if not loaded.startswith(os.path.realpath(expected) + os.sep):
         raise pytest.UsageError(f"arenapool extension loaded from {loaded}, expected one under {expected}")
+
+
+def _reap(pids, seconds):
+    """Exit codes by pid; a child still running after `seconds` is killed and 'hung'."""
+    deadline = time.monotonic() + seconds
+    codes, pending = {}, list(pids)
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                codes[pid] = os.waitstatus_to_exitcode(status)
+                pending.remove(pid)
+        time.sleep(0.005)
+    for pid in pending:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        codes[pid] = "hung"
+    return codes
+
+
+@pytest.fixture
+def reap():
+    """reap(pids, seconds) -> {pid: exit code or 'hung'}, for the fork tests."""
+    return _reap

@@ -7,7 +7,6 @@ the child, and hang on its first use of the pool.
 """
 
 import os
-import signal
 import threading
 import time
 
@@ -45,26 +44,7 @@ def _child(pool):
         os._exit(code)
 
 
-def _reap(pids, seconds):
-    """Exit codes by pid; a child still running after `seconds` is killed and 'hung'."""
-    deadline = time.monotonic() + seconds
-    codes = {}
-    pending = list(pids)
-    while pending and time.monotonic() < deadline:
-        for pid in list(pending):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                codes[pid] = os.waitstatus_to_exitcode(status)
-                pending.remove(pid)
-        time.sleep(0.005)
-    for pid in pending:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        codes[pid] = "hung"
-    return codes
-
-
-def test_forked_children_can_use_a_pool_another_thread_is_busy_with():
+def test_forked_children_can_use_a_pool_another_thread_is_busy_with(reap):
     pool = arenapool.Pool()
     stop = threading.Event()
     started = threading.Event()
@@ -95,7 +75,7 @@ def test_forked_children_can_use_a_pool_another_thread_is_busy_with():
     finally:
         stop.set()
         worker.join(5.0)
-        codes = _reap(pids, REAP_SECONDS)
+        codes = reap(pids, REAP_SECONDS)
     # after_in_parent reopened the gate: the worker went on and stopped.
     assert not worker.is_alive()
     assert not errors, errors

@@ -7,7 +7,6 @@ the gate (a thread that did could keep the GIL from the forking thread).
 """
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -26,24 +25,7 @@ pytestmark = [
 ]
 
 
-def _reap(pids, seconds):
-    deadline = time.monotonic() + seconds
-    codes, pending = {}, list(pids)
-    while pending and time.monotonic() < deadline:
-        for pid in list(pending):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                codes[pid] = os.waitstatus_to_exitcode(status)
-                pending.remove(pid)
-        time.sleep(0.005)
-    for pid in pending:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        codes[pid] = "hung"
-    return codes
-
-
-def test_children_use_a_pool_that_nogil_threads_are_busy_with(ext):
+def test_children_use_a_pool_that_nogil_threads_are_busy_with(ext, reap):
     work, shim = ext.nogil_work, ext.capi_shim
     pool = arenapool.Pool()
     work.set_flag(0)
@@ -75,7 +57,7 @@ def test_children_use_a_pool_that_nogil_threads_are_busy_with(ext):
         work.set_flag(1)
         for t in threads:
             t.join(10)
-        codes = _reap(pids, 10)
+        codes = reap(pids, 10)
     assert not any(t.is_alive() for t in threads)
     assert len(results) == 2 and all(r > 0 for r in results), results
     failed = {pid: code for pid, code in codes.items() if code != 0}
