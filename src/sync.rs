@@ -116,11 +116,11 @@ unsafe impl Sync for Cache {}
 
 impl Cache {
     fn new(shared: &Arc<Shared>) -> Self {
-        // SAFETY: the pool's engines are one group (see `SyncPool`'s `reset`
-        // and `Drop`: destructors first, the depot cleared, every engine
-        // reset or dropped together); blocks cross threads only inside
-        // handles, which the user sends with the synchronisation that moving
-        // a value between threads implies.
+        // The pool's engines are one group (see `SyncPool`'s `reset` and
+        // `Drop`: destructors first, the depot cleared, every engine reset or
+        // dropped together); blocks cross threads only inside handles, sent
+        // with the synchronisation that moving a value between threads implies.
+        // SAFETY: so `with_shared`'s contract holds.
         let raw = unsafe { RawPool::with_shared(shared.clone()) };
         Cache {
             raw: UnsafeCell::new(raw),

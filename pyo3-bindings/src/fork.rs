@@ -103,10 +103,10 @@ pub fn gate_c<R>(work: impl FnOnce() -> R) -> R {
         if let Some(in_flight) = try_enter() {
             break Some(in_flight);
         }
-        // SAFETY: `PyGILState_Check` only reads this thread's state (no
-        // Python object, no lock); it may be called without the GIL, from
-        // any thread, while the interpreter runs (a fork is under way, so it
-        // does).
+        // `PyGILState_Check` only reads this thread's state (no Python
+        // object, no lock) and may be called without the GIL, from any
+        // thread, while the interpreter runs.
+        // SAFETY: so here, a fork being under way (the interpreter runs).
         if unsafe { PyGILState_Check() } == 1 {
             break None;
         }

@@ -203,10 +203,11 @@ impl Pool {
         if !open.c_blocks.reserve_one() {
             return Err(registry_refused());
         }
-        // SAFETY: the address is listed, so it is a live block this engine
-        // made (c_alloc or c_realloc) with layout `old`: the registry is
-        // emptied only with the engine itself (close, drop), and an entry goes
-        // when its block is freed or moved. On success only `moved` is used.
+        // The address is listed, so it is a live block this engine made
+        // (c_alloc or c_realloc) with layout `old`: the registry is emptied
+        // only with the engine itself (close, drop), and an entry goes when
+        // its block is freed or moved.
+        // SAFETY: so; on success only `moved` is used.
         let moved =
             open.with(|raw| unsafe { raw.realloc(RawPool::rederive(block), old, new.size()) })?;
         if old_nbytes == 0 && new_nbytes > 0 {

@@ -602,10 +602,10 @@ impl RawPool {
         for rank in 0..free_list::RANKS {
             for class in Class::all() {
                 if let Some(chain) = self.free.detach(class, rank) {
-                    // SAFETY: a whole free list of this engine: free blocks
-                    // of this class and rank, of memory that every engine
-                    // sharing the depot owns jointly, with the provenance the
-                    // engine gave them.
+                    // A whole free list of this engine: free blocks of this
+                    // class and rank, with the provenance the engine gave them.
+                    // SAFETY: so, of memory the engines sharing the depot own
+                    // jointly (`with_shared`'s contract).
                     unsafe { shared.depot().put(chain, class, rank) };
                 }
             }
