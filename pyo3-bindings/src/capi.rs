@@ -19,9 +19,12 @@
 //!   return NULL / -1 / 0 on failure, with the pool unchanged. Their engine
 //!   work crosses the fork gate ([`fork::gate_c`]).
 //! - The `_or_raise` forms need the GIL (the header declares them without
-//!   `nogil`) and raise as `Pool.alloc` does. Like the Python-level calls they
-//!   keep the GIL for small requests and release it, through the fork gate,
-//!   from [`RELEASE_GIL_BYTES`] up.
+//!   `nogil`) and raise as `Pool.alloc` does. They keep the GIL from start to
+//!   end, whatever the size, as cymem does: a cymem port's methods count on
+//!   no other Python thread running in the middle of one (one that read the
+//!   owner's array while a `realloc` had let go of the GIL would read freed
+//!   memory). Code that wants the GIL released for a large block calls a
+//!   plain form in a `with nogil:` block.
 //!
 //! Either kind waits for the pool's lock and nothing else. A thread in a
 //! plain form never needs the GIL while it waits or holds that lock, so a
@@ -49,7 +52,7 @@ use pyo3::{ffi, PyErr};
 
 use crate::errors::{alloc_error, closed, InvalidAllocationError};
 use crate::fork;
-use crate::pool::{Block, CError, Pool, RELEASE_GIL_BYTES};
+use crate::pool::{Block, CError, Pool};
 
 /// The table's version; `arenapool.h`'s `ARENAPOOL_C_API_VERSION` must
 /// match. Raise it only when appending fields.
@@ -104,22 +107,6 @@ unsafe fn pool_ref<'a>(pool: *const Pool) -> Option<&'a Pool> {
     // are while its object lives, and `Pool` is `Sync`.
     unsafe { pool.as_ref() }
 }
-
-/// A caller's pointer, carried to a thread-agnostic closure (the GIL
-/// released for a large realloc).
-struct Pointer(*mut u8);
-
-impl Pointer {
-    /// The pointer (a method, so that closures capture the whole `Pointer`).
-    fn into_inner(self) -> *mut u8 {
-        self.0
-    }
-}
-
-// SAFETY: only its address is used by the closure (looked up in the
-// registry before any access, under the pool's lock), and the memory it may
-// point at belongs to the pool, not to a thread.
-unsafe impl Send for Pointer {}
 
 fn out(block: Block) -> *mut c_void {
     block.as_ptr().cast()
@@ -179,15 +166,6 @@ fn null_handle(py: Python<'_>) {
     PyValueError::new_err("arenapool: NULL pool handle").restore(py);
 }
 
-/// Runs `work` with the GIL released (through the fork gate) if `large`.
-fn maybe_detached<R: Send>(py: Python<'_>, large: bool, work: impl FnOnce() -> R + Send) -> R {
-    if large {
-        py.detach(|| fork::gate(work))
-    } else {
-        work()
-    }
-}
-
 /// `arenapool_alloc_or_raise`: as `arenapool_alloc`, raising
 /// `OverflowError` / `MemoryError` / `ValueError` (closed) instead of NULL.
 ///
@@ -206,10 +184,8 @@ unsafe extern "C" fn alloc_or_raise(
         null_handle(py);
         return ptr::null_mut();
     };
-    let large = number
-        .checked_mul(elem_size)
-        .is_some_and(|nbytes| nbytes >= RELEASE_GIL_BYTES);
-    match maybe_detached(py, large, || pool.c_alloc(number, elem_size)) {
+    // The GIL stays held throughout, whatever the size (see the module docs).
+    match pool.c_alloc(number, elem_size) {
         Ok(block) => out(block),
         Err(err) => {
             c_error(err).restore(py);
@@ -237,9 +213,8 @@ unsafe extern "C" fn realloc_or_raise(
         null_handle(py);
         return ptr::null_mut();
     };
-    let block = Pointer(block.cast());
-    let work = move || pool.c_realloc(block.into_inner(), new_nbytes);
-    match maybe_detached(py, new_nbytes >= RELEASE_GIL_BYTES, work) {
+    // The GIL stays held throughout, whatever the size (see the module docs).
+    match pool.c_realloc(block.cast(), new_nbytes) {
         Ok(block) => out(block),
         Err(err) => {
             c_error(err).restore(py);

@@ -71,7 +71,9 @@ cdef extern from "arenapool.h":
     # The pool's live bytes (Pool.size), 0 once closed.
     size_t arenapool_size(arenapool_pool* p) nogil
 
-    # ---- With the GIL: cymem's behaviour, raising instead of NULL / -1.
+    # ---- With the GIL: cymem's behaviour, raising instead of NULL / -1, and
+    # holding the GIL from start to end whatever the size (release it for a
+    # large block by calling a plain form in a `with nogil:` block).
     # MemoryError (limit or memory), OverflowError (size), ValueError (pool
     # closed), arenapool.InvalidAllocationError (a pointer not this pool's).
     void* arenapool_alloc_or_raise(arenapool_pool* p, size_t number, size_t elem_size) except NULL

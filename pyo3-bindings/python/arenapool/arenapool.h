@@ -129,11 +129,20 @@ static inline arenapool_pool *arenapool_c_pool(PyObject *pool) {
 }
 
 /* ---- No Python object, no GIL needed. NULL / -1 on failure, nothing
- * changed; `p` is a handle from arenapool_c_pool() whose Pool is alive. */
+ * changed; `p` is a handle from arenapool_c_pool() whose Pool is alive.
+ * Every module that calls these runs arenapool_import() first, even one
+ * given its handles by another module (the table is per module); before it,
+ * the calls fail (NULL / -1 / 0) instead of crashing. Using a handle after
+ * its Pool was collected is undefined behaviour, as with cymem: in a
+ * `__dealloc__` of an owner that GC cycles may clear, touch neither the
+ * handle nor pool memory (or mark the class @cython.no_gc_clear). */
 
 /* `number * elem_size` zeroed bytes, 16-byte aligned. NULL if the size
  * overflows, the pool's limit or the system refuses, or the pool is closed. */
 static inline void *arenapool_alloc(arenapool_pool *p, size_t number, size_t elem_size) {
+    if (arenapool_api_table == NULL) {
+        return NULL; /* arenapool_import() was not called in this module */
+    }
     return arenapool_api_table->pool_alloc(p, number, elem_size);
 }
 
@@ -141,6 +150,9 @@ static inline void *arenapool_alloc(arenapool_pool *p, size_t number, size_t ele
  * zeroed, moved only when it must). NULL `ptr` allocates. NULL on failure:
  * the block is then unchanged and still valid. */
 static inline void *arenapool_realloc(arenapool_pool *p, void *ptr, size_t new_nbytes) {
+    if (arenapool_api_table == NULL) {
+        return NULL;
+    }
     return arenapool_api_table->pool_realloc(p, ptr, new_nbytes);
 }
 
@@ -148,30 +160,57 @@ static inline void *arenapool_realloc(arenapool_pool *p, void *ptr, size_t new_n
  * did not hand out through these calls, one already freed, NULL, or a closed
  * pool. */
 static inline int arenapool_free(arenapool_pool *p, void *ptr) {
+    if (arenapool_api_table == NULL) {
+        return -1;
+    }
     return arenapool_api_table->pool_free(p, ptr);
 }
 
 /* The pool's live bytes (its Python-level `size`, C and Python blocks
  * together); 0 once the pool is closed. */
 static inline size_t arenapool_size(arenapool_pool *p) {
+    if (arenapool_api_table == NULL) {
+        return 0;
+    }
     return arenapool_api_table->pool_size(p);
 }
 
-/* ---- With the GIL: as above, but raising (cymem's behaviour). */
+/* ---- With the GIL: as above, but raising (cymem's behaviour). They keep
+ * the GIL from start to end, whatever the size, as cymem does; to release it
+ * for a large block, call a plain form in a `with nogil:` block. */
+
+/* RuntimeError for a module that calls before arenapool_import(). */
+static inline int arenapool_not_imported(void) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "arenapool: call arenapool_import() once in this module before "
+                    "calling arenapool's C API");
+    return -1;
+}
 
 /* As arenapool_alloc; NULL with MemoryError, OverflowError or ValueError. */
 static inline void *arenapool_alloc_or_raise(arenapool_pool *p, size_t number, size_t elem_size) {
+    if (arenapool_api_table == NULL) {
+        arenapool_not_imported();
+        return NULL;
+    }
     return arenapool_api_table->alloc_or_raise(p, number, elem_size);
 }
 
 /* As arenapool_realloc; NULL with InvalidAllocationError (not this pool's
  * block), MemoryError, OverflowError or ValueError. */
 static inline void *arenapool_realloc_or_raise(arenapool_pool *p, void *ptr, size_t new_nbytes) {
+    if (arenapool_api_table == NULL) {
+        arenapool_not_imported();
+        return NULL;
+    }
     return arenapool_api_table->realloc_or_raise(p, ptr, new_nbytes);
 }
 
 /* As arenapool_free; -1 with InvalidAllocationError or ValueError. */
 static inline int arenapool_free_or_raise(arenapool_pool *p, void *ptr) {
+    if (arenapool_api_table == NULL) {
+        return arenapool_not_imported();
+    }
     return arenapool_api_table->free_or_raise(p, ptr);
 }
 

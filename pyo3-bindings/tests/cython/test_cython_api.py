@@ -305,3 +305,15 @@ def test_c_model(shim):
     state_machine = CModel.TestCase
     state_machine.settings = settings(max_examples=40, stateful_step_count=40, deadline=None)
     state_machine().runTest()
+
+
+def test_a_module_that_never_imported_the_api_fails_cleanly(ext):
+    # Found by review: the header called through the per-module table
+    # without checking it was fetched, so a module given its handles by
+    # another one crashed on its first call.
+    pool = arenapool.Pool()
+    handle = ext.capi_shim.handle(pool)
+    assert ext.no_import.plain_calls(handle) == (0, 0, -1, 0)
+    with pytest.raises(RuntimeError, match="arenapool_import"):
+        ext.no_import.raising_alloc(handle)
+    assert pool.size == 0 and pool.stats()["live_allocations"] == 0
