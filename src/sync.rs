@@ -18,7 +18,8 @@
 //! * Finding the cache is one compare for the pool used last; otherwise a
 //!   scan of this thread's own claims (one per pool it uses), never of
 //!   other threads' caches.
-//! * A cache whose free lists pass [`SyncPool::SPILL_ABOVE`] bytes spills them to the
+//! * A cache whose free lists pass [`SyncPool::SPILL_ABOVE`] bytes spills them
+//!   to the
 //!   shared depot; a cache whose span runs dry takes from the depot before
 //!   it carves new memory. A block freed on a consumer thread so gets back
 //!   to the producer, and reserved memory stays bounded by live bytes plus
@@ -68,9 +69,11 @@ use crate::{AllocError, Handle, Stats};
 ///
 /// Accounting ([`size`](Self::size), [`stats`](Self::stats)) sums what every
 /// thread's cache last published: exact whenever no other thread is in the
-/// middle of an allocation. When a thread ends, its cache — with the memory
-/// it holds — waits for the next thread to start using the pool, and
-/// [`reset`](Self::reset) frees the caches no thread holds.
+/// middle of an allocation (a reading taken while blocks move between
+/// threads is clamped into range, never past the bytes held). When a
+/// thread ends, its cache — with the memory it holds — waits for the next
+/// thread to start using the pool, and [`reset`](Self::reset) frees the
+/// caches no thread holds.
 ///
 /// As for [`Pool`](crate::Pool), a `SyncPool` cannot back the process's
 /// `#[global_allocator]`: its engines get their chunks from it.
