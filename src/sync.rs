@@ -19,9 +19,8 @@
 //!   scan of this thread's own claims (one per pool it uses), never of
 //!   other threads' caches.
 //! * A cache whose free lists pass [`SyncPool::SPILL_ABOVE`] bytes spills them
-//!   to the
-//!   shared depot; a cache whose span runs dry takes from the depot before
-//!   it carves new memory. A block freed on a consumer thread so gets back
+//!   to the shared depot; a cache whose span runs dry takes from the depot
+//!   before it carves new memory. A block freed on a consumer thread so gets back
 //!   to the producer, and reserved memory stays bounded by live bytes plus
 //!   a constant per thread.
 
