@@ -57,8 +57,9 @@ def median_ns(run, count, repeats=REPEATS, warm=True):
     return statistics.median(samples)
 
 
-def threads_pairs_per_second(ext, threads, n, repeats=REPEATS):
-    """Pairs per second of `threads` threads, each n nogil pairs on one pool."""
+def threads_pairs_per_second(ext, threads, n, repeats=REPEATS, run="arenapool_pairs_nogil_span"):
+    """Pairs per second of `threads` threads, each n nogil pairs on one pool
+    (`run`: the extension's function taking (pool, n) -> (start, end))."""
     pool = arenapool.Pool()
     samples = []
     for _ in range(repeats + 1):
@@ -67,7 +68,7 @@ def threads_pairs_per_second(ext, threads, n, repeats=REPEATS):
 
         def work(i):
             barrier.wait()
-            spans[i] = ext.arenapool_pairs_nogil_span(pool, n)
+            spans[i] = getattr(ext, run)(pool, n)
 
         workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
         for w in workers:
@@ -108,6 +109,8 @@ def main():
 
     one = threads_pairs_per_second(ext, 1, N)
     two = threads_pairs_per_second(ext, 2, N)
+    libc_one = threads_pairs_per_second(ext, 1, N, run="libc_pairs_nogil_span")
+    libc_two = threads_pairs_per_second(ext, 2, N, run="libc_pairs_nogil_span")
 
     print()
     print(f"| case | arenapool `_or_raise` | arenapool nogil | cymem | cymem / arenapool | note |")
@@ -118,7 +121,8 @@ def main():
     print(
         f"| nogil alloc(1,16)+free on one shared pool (Mpairs/s) | - | 1 thread {one / 1e6:.2f}, "
         f"2 threads {two / 1e6:.2f} ({two / one:.2f}x) | cannot run (Python dict, needs the GIL) | - | "
-        f"2 threads / 1 thread |"
+        f"2 threads / 1 thread; libc malloc+memset+free: {libc_one / 1e6:.1f} and "
+        f"{libc_two / 1e6:.1f} ({libc_two / libc_one:.2f}x) |"
     )
 
 

@@ -77,6 +77,24 @@ def arenapool_pairs_nogil_span(pool, int n):
     return start, start + elapsed
 
 
+def libc_pairs_nogil_span(pool, int n):
+    """malloc + memset + free in a `with nogil:` loop, (start, end): the
+    machine's own scaling for the thread runs (pool unused)."""
+    global sink
+    cdef int i
+    cdef void* q
+    cdef int64_t start, end
+    with nogil:
+        start = now()
+        for i in range(n):
+            q = malloc(16)
+            memset(q, 0, 16)
+            sink = <uintptr_t>q
+            free(q)
+        end = now()
+    return start, end
+
+
 def cymem_pairs(int n):
     cdef CymemPool mem = CymemPool()
     cdef int i

@@ -16,8 +16,8 @@
 //! - The plain forms (`pool_alloc`, `pool_realloc`, `pool_free`, `pool_size`)
 //!   touch no Python object and never need the GIL: a Cython caller may run
 //!   them in `with nogil:` blocks, on any number of threads at once. They
-//!   return NULL / -1 / 0 on failure, with the pool unchanged. Their engine
-//!   work crosses the fork gate ([`fork::gate_c`]).
+//!   return NULL / -1 / 0 on failure, with the pool unchanged. They meet
+//!   the fork gate when they take a lane (`crate::fork`).
 //! - The `_or_raise` forms need the GIL (the header declares them without
 //!   `nogil`) and raise as `Pool.alloc` does. They keep the GIL from start to
 //!   end, whatever the size, as cymem does: a cymem port's methods count on
@@ -26,10 +26,11 @@
 //!   memory). Code that wants the GIL released for a large block calls a
 //!   plain form in a `with nogil:` block.
 //!
-//! Either kind waits for the pool's lock and nothing else. A thread in a
-//! plain form never needs the GIL while it waits or holds that lock, so a
-//! thread that holds the GIL and waits for the lock (an `_or_raise` form,
-//! `Pool.alloc`, `close`) always gets it: no deadlock.
+//! Either kind waits for a lane's lock (`crate::lane`) and nothing else. A
+//! thread in a plain form never needs the GIL while it waits for or holds a
+//! lane, and holds one lane at a time, so a thread that holds the GIL and
+//! waits for a lane (an `_or_raise` form, `Pool.alloc`, `close`) always gets
+//! it: no deadlock.
 //!
 //! # Handles
 //!
@@ -40,7 +41,7 @@
 //! cymem pointer does not keep its `Pool`): its owner must.
 //!
 //! All the engine work of these functions is in the `c_*` methods of
-//! [`Pool`]; this module only converts, gates and raises.
+//! [`Pool`]; this module only converts and raises.
 
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr::{self, NonNull};
@@ -51,7 +52,7 @@ use pyo3::types::PyCapsule;
 use pyo3::{ffi, PyErr};
 
 use crate::errors::{alloc_error, closed, InvalidAllocationError};
-use crate::fork;
+use crate::lane::Caller;
 use crate::pool::{Block, CError, Pool};
 
 /// The table's version; `arenapool.h`'s `ARENAPOOL_C_API_VERSION` must
@@ -185,7 +186,7 @@ unsafe extern "C" fn alloc_or_raise(
         return ptr::null_mut();
     };
     // The GIL stays held throughout, whatever the size (see the module docs).
-    match pool.c_alloc(number, elem_size) {
+    match pool.c_alloc(number, elem_size, Caller::HoldsGil) {
         Ok(block) => out(block),
         Err(err) => {
             c_error(err).restore(py);
@@ -214,7 +215,7 @@ unsafe extern "C" fn realloc_or_raise(
         return ptr::null_mut();
     };
     // The GIL stays held throughout, whatever the size (see the module docs).
-    match pool.c_realloc(block.cast(), new_nbytes) {
+    match pool.c_realloc(block.cast(), new_nbytes, Caller::HoldsGil) {
         Ok(block) => out(block),
         Err(err) => {
             c_error(err).restore(py);
@@ -237,7 +238,7 @@ unsafe extern "C" fn free_or_raise(pool: *const Pool, block: *mut c_void) -> c_i
         null_handle(py);
         return -1;
     };
-    match pool.c_free(block.cast()) {
+    match pool.c_free(block.cast(), Caller::HoldsGil) {
         Ok(()) => 0,
         Err(err) => {
             c_error(err).restore(py);
@@ -260,7 +261,8 @@ unsafe extern "C" fn pool_alloc(pool: *const Pool, number: usize, elem_size: usi
     let Some(pool) = (unsafe { pool_ref(pool) }) else {
         return ptr::null_mut();
     };
-    fork::gate_c(|| pool.c_alloc(number, elem_size)).map_or(ptr::null_mut(), out)
+    pool.c_alloc(number, elem_size, Caller::Unknown)
+        .map_or(ptr::null_mut(), out)
 }
 
 /// `arenapool_realloc`: resizes a block of this pool's C API (NULL
@@ -278,7 +280,8 @@ unsafe extern "C" fn pool_realloc(
     let Some(pool) = (unsafe { pool_ref(pool) }) else {
         return ptr::null_mut();
     };
-    fork::gate_c(|| pool.c_realloc(block.cast(), new_nbytes)).map_or(ptr::null_mut(), out)
+    pool.c_realloc(block.cast(), new_nbytes, Caller::Unknown)
+        .map_or(ptr::null_mut(), out)
 }
 
 /// `arenapool_free`: 0, or -1 for a pointer this pool's C API did not hand
@@ -292,7 +295,7 @@ unsafe extern "C" fn pool_free(pool: *const Pool, block: *mut c_void) -> c_int {
     let Some(pool) = (unsafe { pool_ref(pool) }) else {
         return -1;
     };
-    match fork::gate_c(|| pool.c_free(block.cast())) {
+    match pool.c_free(block.cast(), Caller::Unknown) {
         Ok(()) => 0,
         Err(_) => -1,
     }
@@ -308,5 +311,5 @@ unsafe extern "C" fn pool_size(pool: *const Pool) -> usize {
     let Some(pool) = (unsafe { pool_ref(pool) }) else {
         return 0;
     };
-    fork::gate_c(|| pool.c_size())
+    pool.c_size(Caller::Unknown)
 }

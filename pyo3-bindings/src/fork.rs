@@ -2,171 +2,164 @@
 //!
 //! # The problem
 //!
-//! Large requests (`RELEASE_GIL_BYTES` and up) release the GIL while the
-//! engine zeroes or copies, holding the pool's lock. A thread that calls
-//! `os.fork()` meanwhile copies that lock into the child *held*, by a thread
-//! that does not exist there (and the engine possibly half-way through a
-//! change): the child hangs on its first use of the pool.
+//! Threads without the GIL hold a pool's lane locks (`crate::lane`): the
+//! plain C-level calls, which may run in `with nogil:` blocks, and large
+//! Python-level requests, which release the GIL while the engine zeroes or
+//! copies. A thread that calls `os.fork()` meanwhile copies such a lock into
+//! the child *held*, by a thread that does not exist there (and the engine
+//! possibly half-way through a change): the child hangs on its first use of
+//! the pool.
 //!
 //! # The design
 //!
-//! A process-wide gate that no GIL-released engine work crosses while a fork
-//! is under way, and that a fork waits to be empty:
+//! The lane locks are the gate; one process-wide counter says a fork is
+//! under way:
 //!
-//! - [`gate`] wraps all engine work done with the GIL released (both
-//!   `Pool.alloc` and `Pool.realloc` go through it; `Pool.free` and every other
-//!   call keep the GIL): it counts itself in `IN_FLIGHT`, and waits, without the
-//!   GIL, while `FORKING` is non-zero. [`gate_c`] does the same for the plain
-//!   C-level calls (`crate::capi`), which may run with or without the GIL.
+//! - A thread that may be without the GIL takes a lane's lock (an `xchg`,
+//!   sequentially consistent) and then reads `FORKING`; if a fork is under
+//!   way it gives the lock back at once and waits for the fork to end. On
+//!   the fast path this is one plain load after the lock's own locked
+//!   instruction, on a line that only forks write: no cost and no sharing
+//!   between threads (the previous gate counted every call in and out of
+//!   one shared counter: two more locked instructions per call, and the
+//!   cache line bouncing between threads).
 //! - `os.register_at_fork` handlers, registered at module init ([`register`]):
-//!   `before` raises `FORKING` and waits until `IN_FLIGHT` is zero; then no
-//!   pool's lock is held by GIL-released work, and none can be taken until the
-//!   fork is over. `after_in_parent` lowers `FORKING`; `after_in_child` resets
-//!   both counters, as the child has only the forking thread, and that thread
-//!   is in no engine call.
-//! - Work that keeps the GIL needs no gate: it takes and drops the pool's lock
-//!   within one hold of the GIL and never calls into Python in between, and the
-//!   forking thread holds the GIL from the `before` handlers to `fork()`
+//!   `before` raises `FORKING` and then waits until every lane of every live
+//!   pool is seen unlocked; from then on no thread without the GIL can get
+//!   one (it sees `FORKING` and backs off). `after_in_parent` lowers
+//!   `FORKING`; `after_in_child` unlocks every lane — one locked at `fork()`
+//!   was held by a thread between its `xchg` and backing off, which touched
+//!   nothing — and clears `FORKING`, as the child has only the forking
+//!   thread, in no engine call.
+//! - Work that keeps the GIL needs no gate: it takes and drops a lane's lock
+//!   within one hold of the GIL and never calls into Python in between, and
+//!   the forking thread holds the GIL from the `before` handlers to `fork()`
 //!   itself (CPython's `os.fork` does not release it; where it waits for the
-//!   import lock it gets the GIL back before forking). So at `fork()` every
-//!   pool lock is free and has no waiter.
+//!   import lock it gets the GIL back before forking). So at `fork()` no
+//!   lane is held by such work.
+//! - The plain C forms may be called with or without the GIL. When (and
+//!   only when) one meets a fork, it asks whether its thread is attached to
+//!   the interpreter ([`attached`]: `PyThreadState_GetUnchecked()` is
+//!   non-NULL); if so it goes through, as GIL-holding work does. It must not
+//!   wait: between the `before` handlers and `fork()` the forking thread may
+//!   release the GIL (to wait for the import lock), and a thread that got
+//!   the GIL then and waited here would keep it from the forking thread for
+//!   ever. `PyGILState_Check`, used before, is no answer: once any
+//!   subinterpreter has been made, CPython turns its check off and it says 1
+//!   on every thread, so threads in `with nogil:` blocks went through and a
+//!   child hung (20 forks out of 20, in the review).
 //!
 //! `FORKING` counts rather than flags: two threads may be between their
 //! `before` and `after` handlers at once (the second one's `before` runs while
 //! the first waits for the import lock without the GIL), and the first one's
 //! `after_in_parent` must not open the gate under the second.
 //!
-//! The gate is two atomics and `yield_now` spins, no `parking_lot` or other
-//! lock: a waiter parked in a lock's queue at `fork()` would be copied into
-//! the child, and the gate is exactly what must work in the child. A fork waits
-//! for at most the in-flight engine calls (a few milliseconds for blocks of
-//! megabytes: they never wait on the GIL), and a large request waits for at
-//! most one fork; the cost on the large path is two atomic read-modify-writes
-//! next to megabytes of zeroing or copying.
+//! Waiting is `yield_now` spins on atomics, no `parking_lot` or other lock:
+//! a waiter parked in a lock's queue at `fork()` would be copied into the
+//! child, and the gate is exactly what must work in the child. A fork waits
+//! for at most the engine calls in flight (a few milliseconds for blocks of
+//! megabytes: they never wait on the GIL).
 //!
 //! # Alternatives not taken
 //!
-//! - Resetting each pool's lock in the child: unsound, as the engine behind it
-//!   may be mid-change; and it needs a registry of every live pool.
+//! - Resetting each lane's lock in the child whatever held it: unsound, as
+//!   the engine behind it may be mid-change.
 //! - Keeping the GIL for large blocks: a thread zeroing 100 MiB would stall
-//!   every other Python thread.
-//! - Taking every pool's lock in `before` (glibc's way with its arenas): a
-//!   registry of live pools again, and as many locks as pools per fork.
+//!   every other Python thread; and `nogil` callers have no GIL to keep.
 //! - `pthread_atfork` instead of `os.register_at_fork`: it also sees forks that
 //!   do not go through `os.fork` (C code calling `fork()`), but such a fork
 //!   may come from a thread without the GIL, where GIL-holding work could be
-//!   mid-call too, which the gate could not exclude without a gate on every
-//!   call; and the child of such a fork cannot safely run Python anyway.
+//!   mid-call too, which the gate could not exclude; and the child of such a
+//!   fork cannot safely run Python anyway.
 //!
 //! Limits: forks that bypass `os.fork` (and its `before` handlers) are not
 //! gated; `posix_spawn` and `subprocess` without `preexec_fn` never run the
 //! parent's code in the child, so they need no gate.
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::SeqCst};
 use std::thread;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::lane::{self, Caller};
+
 /// Forks between their `before` and `after` handlers (0 or 1, rarely more).
 static FORKING: AtomicUsize = AtomicUsize::new(0);
-/// GIL-released engine calls that crossed the gate and have not finished.
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
-/// Runs `work` (engine work on a thread that released the GIL) once no fork
-/// is under way, counted in flight until it returns or unwinds.
-///
-/// Call it only without the GIL: it may wait for a fork, whose thread holds
-/// the GIL.
-pub fn gate<R>(work: impl FnOnce() -> R) -> R {
-    let _in_flight = enter();
-    work()
+/// Whether a fork is under way (read after taking a lane's lock).
+#[inline(always)]
+pub fn forking() -> bool {
+    FORKING.load(SeqCst) != 0
 }
 
-/// Runs `work` (engine work of a C-level call: `arenapool_alloc` and the other
-/// plain forms, which may run with or without the GIL) once no fork is under
-/// way, counted in flight; or at once, uncounted, if a fork is under way and
-/// this thread holds the GIL.
-///
-/// A plain-form caller in a `with nogil:` block (or on a thread Python never
-/// saw) is exactly the GIL-released work the gate exists for, and waits as
-/// [`gate`] does. But the plain forms may also be called with the GIL held,
-/// and between the `before` handlers and `fork()` the forking thread may
-/// release the GIL (while it waits for the import lock): a thread that got
-/// the GIL then and waited here would keep it from the forking thread for
-/// ever. Such a thread needs no gate, for the reason GIL-holding work never
-/// does (it takes and drops the pool's lock within one hold of the GIL). So
-/// only when a fork is under way — never on the fast path — this asks
-/// `PyGILState_Check` which case it is in.
-pub fn gate_c<R>(work: impl FnOnce() -> R) -> R {
-    let _in_flight = loop {
-        if let Some(in_flight) = try_enter() {
-            break Some(in_flight);
-        }
-        // `PyGILState_Check` only reads this thread's state (no Python
-        // object, no lock) and may be called without the GIL, from any
-        // thread, while the interpreter runs.
-        // SAFETY: so here, a fork being under way (the interpreter runs).
-        if unsafe { PyGILState_Check() } == 1 {
-            break None;
+/// Waits until no fork is under way; returns at once for an attached
+/// `Unknown` caller (see the module docs). Never called with the GIL by a
+/// `Detached` caller (it released it).
+#[cold]
+pub fn wait_while_forking(caller: Caller) {
+    while forking() {
+        if caller == Caller::Unknown && attached() {
+            return;
         }
         thread::yield_now();
-    };
-    work()
+    }
 }
 
+/// `PyThreadState_GetUnchecked` (3.13) or `_PyThreadState_UncheckedGet`
+/// (3.5–3.12), looked up once at module init; NULL if neither exists.
+static GET_UNCHECKED: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
 extern "C" {
-    /// CPython's `PyGILState_Check` (1 if this thread holds the GIL).
-    /// Exported by every CPython 3 (`Include/cpython/pystate.h`), though not
-    /// part of the limited API: pyo3's abi3 bindings leave it out. A missing
-    /// symbol would fail the import of the module, never a call.
+    /// CPython's `PyGILState_Check`: the fallback when no thread-state
+    /// getter is found (it is exported by every CPython 3, though left out
+    /// of pyo3's abi3 bindings). A missing symbol would fail the module's
+    /// import, never a call.
     fn PyGILState_Check() -> std::ffi::c_int;
 }
 
-/// One in-flight call; dropping it leaves.
-struct InFlight;
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, SeqCst);
-    }
-}
-
-fn enter() -> InFlight {
-    loop {
-        if let Some(in_flight) = try_enter() {
-            return in_flight;
+/// Looks up the thread-state getter (with the GIL, at module init).
+fn find_getter() {
+    for name in [
+        c"PyThreadState_GetUnchecked",
+        c"_PyThreadState_UncheckedGet",
+    ] {
+        // SAFETY: `dlsym` with RTLD_DEFAULT searches the symbols already
+        // loaded (the interpreter's own, which this extension links against);
+        // `name` is a NUL-terminated string.
+        let symbol = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        if !symbol.is_null() {
+            GET_UNCHECKED.store(symbol, SeqCst);
+            return;
         }
-        thread::yield_now();
     }
 }
 
-/// Counts this call in, unless a fork is under way.
-#[inline]
-fn try_enter() -> Option<InFlight> {
-    if FORKING.load(SeqCst) != 0 {
-        return None;
+/// Whether this thread is attached to the interpreter (holds the GIL): its
+/// current thread state is not NULL. Reads only this thread's state; safe on
+/// any thread, with or without the GIL.
+pub fn attached() -> bool {
+    let getter = GET_UNCHECKED.load(SeqCst);
+    if getter.is_null() {
+        // SAFETY: callable on any thread while the interpreter runs.
+        return unsafe { PyGILState_Check() } == 1;
     }
-    // Count in, then look again: with `before` raising FORKING before it
-    // reads IN_FLIGHT, all four sequentially consistent, either this load
-    // sees the fork (and backs out) or the fork sees this call (and waits).
-    IN_FLIGHT.fetch_add(1, SeqCst);
-    if FORKING.load(SeqCst) == 0 {
-        return Some(InFlight);
-    }
-    IN_FLIGHT.fetch_sub(1, SeqCst);
-    None
+    // SAFETY: the symbol found by `find_getter` is CPython's
+    // `PyThreadState* (void)` getter, which only reads a thread-local.
+    let get: unsafe extern "C" fn() -> *mut c_void = unsafe { std::mem::transmute(getter) };
+    // SAFETY: no precondition (it returns NULL on a detached thread).
+    !unsafe { get() }.is_null()
 }
 
-/// `os.register_at_fork(before=...)`: closes the gate and waits for the
-/// in-flight calls. Runs on the forking thread, with the GIL.
+/// `os.register_at_fork(before=...)`: closes the gate and waits for every
+/// lane to be free. Runs on the forking thread, with the GIL.
 #[pyfunction]
 #[pyo3(name = "_before_fork")]
 fn before_fork() {
     FORKING.fetch_add(1, SeqCst);
-    while IN_FLIGHT.load(SeqCst) != 0 {
-        thread::yield_now();
-    }
+    lane::wait_all_unlocked();
 }
 
 /// `os.register_at_fork(after_in_parent=...)`: this fork no longer holds the
@@ -183,13 +176,14 @@ fn after_fork_in_parent() {
 #[pyfunction]
 #[pyo3(name = "_after_fork_in_child")]
 fn after_fork_in_child() {
-    IN_FLIGHT.store(0, SeqCst);
+    lane::unlock_all_in_child();
     FORKING.store(0, SeqCst);
 }
 
 /// Registers the fork handlers with `os.register_at_fork`, where it exists
 /// (POSIX). The handlers are not attributes of the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    find_getter();
     let py = m.py();
     let os = py.import("os")?;
     if !os.hasattr("register_at_fork")? {

@@ -1,18 +1,20 @@
 //! The Python package `arenapool` (extension module `arenapool._arenapool`).
 //!
 //! A thin layer over the Rust core: it converts and checks, and holds no
-//! allocator logic. Each `Pool` owns one engine behind a `parking_lot`
-//! mutex (never held across a call into Python); allocations hold a strong
+//! allocator logic. Each `Pool` owns a set of lanes (`lane`): engines of
+//! the core crate, one per thread slot, each behind a spin lock of its own
+//! (never held across a call into Python); allocations hold a strong
 //! reference to their pool, so memory lives exactly as long as Python
-//! references to it; every misuse is an exception. Engine work for large
-//! blocks releases the GIL behind a fork gate (`fork`), so that a pool
-//! inherited by a child of `os.fork()` works there.
+//! references to it; every misuse is an exception. Work done without the
+//! GIL (large blocks, the C-level calls of `capi`) meets a fork gate
+//! (`fork`), so that a pool inherited by a child of `os.fork()` works there.
 
 mod accounting;
 mod address;
 mod capi;
 mod errors;
 mod fork;
+mod lane;
 mod pool;
 mod registry;
 

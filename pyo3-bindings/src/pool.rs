@@ -6,17 +6,14 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arenapool::raw::RawPool;
-use arenapool::{AllocError, Stats};
-use parking_lot::Mutex;
+use arenapool::AllocError;
 use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::{ffi, PyTraverseError, PyVisit};
 
-use crate::accounting::Tracked;
 use crate::errors::{alloc_error, closed, InvalidAllocationError};
-use crate::fork;
-use crate::registry::Registry;
+use crate::lane::{Caller, LaneGuard, LaneSet, LaneState};
 
 /// Requests at least this large release the GIL while the engine zeroes or
 /// copies (through the fork gate: see [`detached`]).
@@ -45,13 +42,6 @@ unsafe impl Send for Block {}
 // SAFETY: shared references to a `Block` only copy the pointer; see `Send`.
 unsafe impl Sync for Block {}
 
-/// Runs `work` with the GIL released, through the fork gate, so that a fork
-/// never copies a pool's lock held by this thread into the child (see
-/// `crate::fork`). The only way engine work runs without the GIL.
-fn detached<R: Send>(py: Python<'_>, work: impl FnOnce() -> R + Send) -> R {
-    py.detach(|| fork::gate(work))
-}
-
 fn layout(nbytes: usize) -> Result<Layout, AllocError> {
     Layout::from_size_align(nbytes, ALIGN).map_err(|_| AllocError::LayoutTooLarge {
         size: nbytes,
@@ -66,6 +56,56 @@ fn c_layout(nbytes: usize) -> Result<Layout, AllocError> {
         size: nbytes,
         align: ALIGN,
     })
+}
+
+/// A memory pool: owns every allocation made through it and frees them all
+/// when closed or collected.
+///
+/// Its memory is in lanes (`crate::lane`): one engine per thread slot, each
+/// behind a lock of its own, so that threads allocate side by side.
+#[pyclass(frozen, module = "arenapool")]
+pub struct Pool {
+    lanes: Box<LaneSet>,
+    /// False once closed (the lanes' own flags, checked under their locks,
+    /// decide; this one answers `closed` without a lock).
+    open: AtomicBool,
+    /// Buffer exports alive over all allocations. Changed and read with the
+    /// GIL held (`__getbuffer__`, `__releasebuffer__`, `close`, `free`,
+    /// `realloc`), which orders them.
+    exports: AtomicUsize,
+}
+
+impl Pool {
+    /// Runs `f` on this thread's lane if the pool is open, releasing the GIL
+    /// if `large`; gives the lane's index with the result.
+    fn on_my_lane<R: Send>(
+        &self,
+        py: Python<'_>,
+        large: bool,
+        f: impl FnOnce(&mut LaneState) -> R + Send,
+    ) -> PyResult<(usize, R)> {
+        let run = |caller| {
+            let (index, lane) = self.lanes.mine();
+            let mut lane = lane.lock(caller);
+            lane.open.then(|| (index, f(&mut lane)))
+        };
+        let result = if large {
+            py.detach(|| run(Caller::Detached))
+        } else {
+            run(Caller::HoldsGil)
+        };
+        result.ok_or_else(closed)
+    }
+
+    /// Lane `index`, locked, if the pool is open.
+    fn lane(&self, index: usize, caller: Caller) -> Option<LaneGuard<'_>> {
+        let lane = self.lanes.get_or_make(index).lock(caller);
+        lane.open.then_some(lane)
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
 }
 
 /// Why a C-level call was refused; the pool is unchanged.
@@ -85,171 +125,160 @@ impl From<AllocError> for CError {
     }
 }
 
-/// The state of an open pool: its engine, and the blocks it handed out
-/// through the C API (`crate::capi`), one lock for both.
-pub struct Open {
-    tracked: Tracked,
-    c_blocks: Registry,
+/// A C block's engine layout, of a size `c_layout` accepted when the block
+/// was made.
+fn listed_layout(nbytes: usize) -> Layout {
+    // SAFETY: `c_layout` accepted this size (a listed block's) before.
+    unsafe { Layout::from_size_align_unchecked(nbytes.max(1), ALIGN) }
 }
 
-impl Open {
-    fn new(limit: Option<usize>) -> Self {
-        Open {
-            tracked: Tracked::new(RawPool::new(limit)),
-            c_blocks: Registry::default(),
-        }
-    }
-
-    /// Runs `f` on the engine (see [`Tracked::with`]).
-    fn with<R>(&mut self, f: impl FnOnce(&mut RawPool) -> R) -> R {
-        self.tracked.with(f)
-    }
-
-    fn raw(&self) -> &RawPool {
-        self.tracked.raw()
-    }
-
-    /// Live bytes requested: the engine's count, less the byte of each
-    /// zero-size C block (see `crate::registry`).
-    fn size(&self) -> usize {
-        self.raw().size().saturating_sub(self.c_blocks.zero_size())
-    }
-
-    /// The engine's stats, with the same correction. The peak is the
-    /// engine's less the zero-size C blocks live now, and never below the
-    /// live bytes: it may still count one byte for each zero-size C block
-    /// that was live at the peak and is gone since (the engine records its
-    /// peak lazily, without knowing which blocks are zero-size).
-    fn stats(&self) -> Stats {
-        let mut stats = self.raw().stats();
-        let zero = self.c_blocks.zero_size();
-        stats.live_bytes = stats.live_bytes.saturating_sub(zero);
-        stats.peak_live_bytes = stats
-            .peak_live_bytes
-            .saturating_sub(zero)
-            .max(stats.live_bytes);
-        stats
-    }
-}
-
-/// A memory pool: owns every allocation made through it and frees them all
-/// when closed or collected.
-#[pyclass(frozen, module = "arenapool")]
-pub struct Pool {
-    /// The engine and the C API's blocks; `None` once closed.
-    engine: Mutex<Option<Open>>,
-    /// Buffer exports alive over all allocations.
-    exports: AtomicUsize,
-}
-
-impl Pool {
-    /// Runs `f` on the open engine, releasing the GIL if `large`.
-    fn with_engine<R: Send>(
-        &self,
-        py: Python<'_>,
-        large: bool,
-        f: impl FnOnce(&mut RawPool) -> R + Send,
-    ) -> PyResult<R> {
-        let run = || {
-            let mut engine = self.engine.lock();
-            engine.as_mut().map(|open| open.with(f))
-        };
-        let result = if large { detached(py, run) } else { run() };
-        result.ok_or_else(closed)
-    }
-
-    pub fn is_open(&self) -> bool {
-        self.engine.lock().is_some()
-    }
-}
-
-/// The engine calls of the C API (`crate::capi`), one pool lock each.
+/// The engine calls of the C API (`crate::capi`), one lane lock each.
 ///
-/// No Python object and no GIL: they may run on any thread, with or without
-/// the GIL, several at once on one pool (the lock serialises them, and
-/// `close`, with each other). Every block made here is listed in the pool's
-/// [`Registry`] with its requested size; `c_free` and `c_realloc` only touch
-/// the engine for a listed address, so that any other pointer is refused
-/// without being dereferenced. On an error nothing changed.
+/// No Python object: they may run on any thread, with or without the GIL
+/// (`caller` says which is known), several at once on one pool. A thread
+/// allocates from its own lane; every block made here is listed in that
+/// lane's [`Registry`](crate::registry::Registry) with its requested size.
+/// `c_free` and `c_realloc` look the address up in the caller's lane, then
+/// in the others, and touch an engine only for a listed address, so that any
+/// other pointer is refused without being dereferenced; the block is then
+/// freed or resized in the lane that made it. On an error nothing changed.
 impl Pool {
     /// `number * elem_size` zeroed bytes, 16-byte aligned, listed.
-    pub fn c_alloc(&self, number: usize, elem_size: usize) -> Result<Block, CError> {
+    #[inline]
+    pub fn c_alloc(
+        &self,
+        number: usize,
+        elem_size: usize,
+        caller: Caller,
+    ) -> Result<Block, CError> {
         let nbytes = number
             .checked_mul(elem_size)
             .ok_or(AllocError::SizeOverflow { number, elem_size })?;
         let layout = c_layout(nbytes)?;
-        let mut engine = self.engine.lock();
-        let open = engine.as_mut().ok_or(CError::Closed)?;
-        if !open.c_blocks.reserve_one() {
-            return Err(registry_refused());
+        let (_, lane) = self.lanes.mine();
+        let mut lane = lane.lock(caller);
+        if !lane.open {
+            return Err(CError::Closed);
         }
-        let block = open.with(|raw| raw.alloc(layout))?;
-        open.c_blocks.insert(block.as_ptr().addr(), nbytes);
+        let LaneState {
+            tracked, c_blocks, ..
+        } = &mut *lane;
+        let block = tracked.with(|raw| -> Result<NonNull<u8>, AllocError> {
+            c_blocks.reserve(raw, nbytes)?;
+            raw.alloc(layout)
+        })?;
+        c_blocks.insert(block.as_ptr().addr(), nbytes);
         Ok(Block(block))
+    }
+
+    /// The lane that lists `address`, locked, with the block's size: the
+    /// caller's lane first, then the others in turn (one lock at a time).
+    fn find(&self, address: usize, caller: Caller) -> Result<(LaneGuard<'_>, usize), CError> {
+        let (mine, lane) = self.lanes.mine();
+        let mut guard = lane.lock(caller);
+        if !guard.open {
+            return Err(CError::Closed);
+        }
+        if let Some(nbytes) = guard.c_blocks.get(address) {
+            return Ok((guard, nbytes));
+        }
+        drop(guard);
+        self.find_elsewhere(address, mine, caller)
+    }
+
+    #[cold]
+    fn find_elsewhere(
+        &self,
+        address: usize,
+        mine: usize,
+        caller: Caller,
+    ) -> Result<(LaneGuard<'_>, usize), CError> {
+        for (index, lane) in self.lanes.made() {
+            if index == mine {
+                continue;
+            }
+            let mut guard = lane.lock(caller);
+            if !guard.open {
+                return Err(CError::Closed);
+            }
+            if let Some(nbytes) = guard.c_blocks.get(address) {
+                return Ok((guard, nbytes));
+            }
+        }
+        Err(CError::NotOurs)
     }
 
     /// Resizes a listed block to `new_nbytes` (contents kept, new tail
     /// zeroed, in place when the engine can); NULL allocates.
-    pub fn c_realloc(&self, ptr: *mut u8, new_nbytes: usize) -> Result<Block, CError> {
+    pub fn c_realloc(
+        &self,
+        ptr: *mut u8,
+        new_nbytes: usize,
+        caller: Caller,
+    ) -> Result<Block, CError> {
         let Some(block) = NonNull::new(ptr) else {
-            return self.c_alloc(1, new_nbytes);
+            return self.c_alloc(1, new_nbytes, caller);
         };
         let new = c_layout(new_nbytes)?;
-        let mut engine = self.engine.lock();
-        let open = engine.as_mut().ok_or(CError::Closed)?;
         let address = block.as_ptr().addr();
-        let old_nbytes = open.c_blocks.get(address).ok_or(CError::NotOurs)?;
-        let old = c_layout(old_nbytes)?;
-        if !open.c_blocks.reserve_one() {
-            return Err(registry_refused());
-        }
-        // The address is listed, so it is a live block this engine made
-        // (c_alloc or c_realloc) with layout `old`: the registry is emptied
-        // only with the engine itself (close, drop), and an entry goes when
-        // its block is freed or moved.
-        // SAFETY: so; on success only `moved` is used.
-        let moved =
-            open.with(|raw| unsafe { raw.realloc(RawPool::rederive(block), old, new.size()) })?;
+        let (mut lane, old_nbytes) = self.find(address, caller)?;
+        let LaneState {
+            tracked, c_blocks, ..
+        } = &mut *lane;
+        let moved = tracked.with(|raw| -> Result<NonNull<u8>, AllocError> {
+            c_blocks.reserve(raw, new_nbytes)?;
+            // The address is listed in this lane, so it is a live block of
+            // this lane's engine (made by c_alloc or c_realloc) with the
+            // listed size: an entry goes when its block is freed or moved,
+            // and the registry is emptied only with the engine (close).
+            // SAFETY: so; on success only `moved` is used.
+            unsafe {
+                raw.realloc(
+                    RawPool::rederive(block),
+                    listed_layout(old_nbytes),
+                    new.size(),
+                )
+            }
+        })?;
         if old_nbytes == 0 && new_nbytes > 0 {
             // A zero-size block's hidden byte is kept by the engine; the
             // caller's new bytes must all be zero.
             // SAFETY: `moved` has `new.size()` >= 1 writable bytes.
             unsafe { moved.as_ptr().write(0) };
         }
-        open.c_blocks
-            .replace(address, moved.as_ptr().addr(), new_nbytes);
+        tracked.with(|raw| c_blocks.remove(raw, address));
+        c_blocks.insert(moved.as_ptr().addr(), new_nbytes);
         Ok(Block(moved))
     }
 
     /// Frees a listed block.
-    pub fn c_free(&self, ptr: *mut u8) -> Result<(), CError> {
-        let block = NonNull::new(ptr).ok_or(CError::NotOurs)?;
-        let mut engine = self.engine.lock();
-        let open = engine.as_mut().ok_or(CError::Closed)?;
-        let nbytes = open
-            .c_blocks
-            .remove(block.as_ptr().addr())
-            .ok_or(CError::NotOurs)?;
-        // SAFETY: `c_layout` accepted this size when the block was made.
-        let layout = unsafe { Layout::from_size_align_unchecked(nbytes.max(1), ALIGN) };
-        // SAFETY: the address was listed (see `c_realloc`): a live block of
-        // this engine with `layout`, now unlisted, so freed once.
-        open.with(|raw| unsafe { raw.dealloc(RawPool::rederive(block), layout) });
+    #[inline]
+    pub fn c_free(&self, ptr: *mut u8, caller: Caller) -> Result<(), CError> {
+        let Some(block) = NonNull::new(ptr) else {
+            return Err(CError::NotOurs);
+        };
+        let address = ptr.addr();
+        if address % ALIGN != 0 {
+            return Err(CError::NotOurs); // every block is 16-aligned
+        }
+        let (mut lane, nbytes) = self.find(address, caller)?;
+        let LaneState {
+            tracked, c_blocks, ..
+        } = &mut *lane;
+        tracked.with(|raw| {
+            c_blocks.remove(raw, address);
+            // SAFETY: the address was listed in this lane (see `c_realloc`):
+            // a live block of this engine with this layout, now unlisted, so
+            // freed once.
+            unsafe { raw.dealloc(RawPool::rederive(block), listed_layout(nbytes)) };
+        });
         Ok(())
     }
 
     /// The pool's live bytes (`Pool.size`), 0 once closed.
-    pub fn c_size(&self) -> usize {
-        self.engine.lock().as_ref().map_or(0, Open::size)
+    pub fn c_size(&self, caller: Caller) -> usize {
+        self.lanes.size(caller).unwrap_or(0)
     }
-}
-
-/// The registry could not make room for one more entry.
-fn registry_refused() -> CError {
-    CError::Alloc(AllocError::OutOfMemory {
-        size: std::mem::size_of::<(usize, usize)>(),
-        align: std::mem::align_of::<usize>(),
-    })
 }
 
 #[pymethods]
@@ -260,7 +289,8 @@ impl Pool {
     #[pyo3(signature = (limit = None))]
     fn new(limit: Option<usize>) -> Self {
         Pool {
-            engine: Mutex::new(Some(Open::new(limit))),
+            lanes: LaneSet::new(limit),
+            open: AtomicBool::new(true),
             exports: AtomicUsize::new(0),
         }
     }
@@ -274,13 +304,17 @@ impl Pool {
             .ok_or(AllocError::SizeOverflow { number, elem_size })
             .map_err(alloc_error)?;
         let layout = layout(nbytes).map_err(alloc_error)?;
-        let block = slf
+        let (lane, block) = slf
             .get()
-            .with_engine(py, nbytes >= RELEASE_GIL_BYTES, |raw| {
-                raw.alloc(layout).map(Block)
-            })?
-            .map_err(alloc_error)?;
-        Ok(Allocation::new(slf, block, nbytes))
+            .on_my_lane(py, nbytes >= RELEASE_GIL_BYTES, |lane| {
+                lane.tracked.with(|raw| raw.alloc(layout).map(Block))
+            })?;
+        Ok(Allocation::new(
+            slf,
+            lane,
+            block.map_err(alloc_error)?,
+            nbytes,
+        ))
     }
 
     /// free(allocation): gives the allocation's memory back to the pool;
@@ -288,14 +322,20 @@ impl Pool {
     fn free(slf: &Bound<'_, Self>, allocation: &Bound<'_, Allocation>) -> PyResult<()> {
         let this = slf.get();
         let allocation = allocation.get();
-        let mut engine = this.engine.lock();
-        let engine = engine.as_mut().ok_or_else(closed)?;
-        let claim = allocation.claim(allocation.pool.is(slf))?;
+        let same_pool = allocation.pool.is(slf);
+        if !same_pool {
+            allocation.claim(false)?;
+        }
+        let mut lane = this
+            .lane(allocation.lane, Caller::HoldsGil)
+            .ok_or_else(closed)?;
+        let claim = allocation.claim(true)?;
         let (block, nbytes) = (allocation.block, allocation.nbytes);
-        // `claim` checked, under the pool's lock: live, this pool's, no export;
-        // it is retired below, so the block is freed once.
+        // `claim` checked, under the lane's lock: live, this pool's (so made
+        // by this lane's engine), no export; it is retired below, so the
+        // block is freed once.
         // SAFETY: a live block of this engine with this layout, no other access.
-        engine.with(|raw| unsafe {
+        lane.tracked.with(|raw| unsafe {
             raw.dealloc(block.0, layout(nbytes).expect("a live allocation's layout"))
         });
         claim.retire();
@@ -315,14 +355,16 @@ impl Pool {
         let old = allocation.get();
         layout(new_nbytes).map_err(alloc_error)?;
         let large = new_nbytes >= RELEASE_GIL_BYTES;
-        let same_pool = old.pool.is(slf);
-        let work = || -> PyResult<Block> {
-            let mut engine = this.engine.lock();
-            let engine = engine.as_mut().ok_or_else(closed)?;
-            let claim = old.claim(same_pool)?;
+        if !old.pool.is(slf) {
+            old.claim(false)?;
+        }
+        let work = |caller| -> PyResult<Block> {
+            let mut lane = this.lane(old.lane, caller).ok_or_else(closed)?;
+            let claim = old.claim(true)?;
             let (block, nbytes) = (old.block, old.nbytes);
             // SAFETY: as in `free`; on success only the new pointer is used.
-            let moved = engine
+            let moved = lane
+                .tracked
                 .with(|raw| unsafe {
                     raw.realloc(
                         block.0,
@@ -334,29 +376,34 @@ impl Pool {
             claim.retire();
             Ok(Block(moved))
         };
-        let moved = if large { detached(py, work)? } else { work()? };
-        Ok(Allocation::new(slf, moved, new_nbytes))
+        let moved = if large {
+            py.detach(|| work(Caller::Detached))?
+        } else {
+            work(Caller::HoldsGil)?
+        };
+        Ok(Allocation::new(slf, old.lane, moved, new_nbytes))
     }
 
     /// Live bytes: the sum of the sizes of all live allocations (cymem's
     /// ``Pool.size``).
     #[getter]
     fn size(&self) -> PyResult<usize> {
-        let engine = self.engine.lock();
-        Ok(engine.as_ref().ok_or_else(closed)?.size())
+        self.lanes.size(Caller::HoldsGil).ok_or_else(closed)
     }
 
     /// The limit given at creation, or None.
     #[getter]
     fn limit(&self) -> PyResult<Option<usize>> {
-        let engine = self.engine.lock();
-        Ok(engine.as_ref().ok_or_else(closed)?.raw().limit())
+        if !self.is_open() {
+            return Err(closed());
+        }
+        Ok(self.lanes.limit())
     }
 
     /// stats() -> dict: live_allocations, live_bytes, reserved_bytes,
     /// free_list_bytes, peak_live_bytes, chunks, large_blocks.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let stats = self.engine.lock().as_ref().ok_or_else(closed)?.stats();
+        let stats = self.lanes.stats(Caller::HoldsGil).ok_or_else(closed)?;
         let dict = PyDict::new(py);
         dict.set_item("live_allocations", stats.live_allocations)?;
         dict.set_item("live_bytes", stats.live_bytes)?;
@@ -377,15 +424,15 @@ impl Pool {
     /// close(): frees every allocation at once; later calls raise. Raises
     /// BufferError while a buffer of one of its allocations is exported.
     fn close(&self) -> PyResult<()> {
-        let mut engine = self.engine.lock();
+        // Exports change only with the GIL held, as here: no export can
+        // start between this check and the lanes being shut.
         if self.exports.load(Ordering::Relaxed) > 0 {
             return Err(PyBufferError::new_err(
                 "arenapool: cannot close a pool while a buffer of its allocations is exported",
             ));
         }
-        let freed = engine.take();
-        drop(engine);
-        drop(freed);
+        self.open.store(false, Ordering::Release);
+        self.lanes.close();
         Ok(())
     }
 
@@ -403,14 +450,11 @@ impl Pool {
 
     /// Live allocations and bytes, or that the pool is closed.
     fn __repr__(&self) -> String {
-        match self.engine.lock().as_ref() {
-            Some(open) => {
-                let stats = open.stats();
-                format!(
-                    "<arenapool.Pool live_allocations={} live_bytes={} reserved_bytes={}>",
-                    stats.live_allocations, stats.live_bytes, stats.reserved_bytes
-                )
-            }
+        match self.lanes.stats(Caller::HoldsGil) {
+            Some(stats) => format!(
+                "<arenapool.Pool live_allocations={} live_bytes={} reserved_bytes={}>",
+                stats.live_allocations, stats.live_bytes, stats.reserved_bytes
+            ),
             None => "<arenapool.Pool closed>".to_owned(),
         }
     }
@@ -418,11 +462,14 @@ impl Pool {
 
 /// A block of a pool: a zero-copy buffer that keeps its pool alive.
 ///
-/// `live` and `exports` change only under the pool's engine lock, which
-/// every check of them also holds, so relaxed atomics suffice.
+/// `live` changes only under its lane's lock, which every check of it also
+/// holds; `exports` changes and is read only with the GIL held. So relaxed
+/// atomics suffice.
 #[pyclass(frozen, module = "arenapool")]
 pub struct Allocation {
     pool: Py<Pool>,
+    /// The lane whose engine made the block.
+    lane: usize,
     block: Block,
     nbytes: usize,
     live: AtomicBool,
@@ -442,9 +489,10 @@ impl Claim<'_> {
 }
 
 impl Allocation {
-    fn new(pool: &Bound<'_, Pool>, block: Block, nbytes: usize) -> Self {
+    fn new(pool: &Bound<'_, Pool>, lane: usize, block: Block, nbytes: usize) -> Self {
         Allocation {
             pool: pool.clone().unbind(),
+            lane,
             block,
             nbytes,
             live: AtomicBool::new(true),
@@ -453,8 +501,8 @@ impl Allocation {
     }
 
     /// Checks that this is a live allocation of the pool (`same_pool`) with
-    /// no buffer exported, for `free`/`realloc`. The caller holds the pool's
-    /// engine lock.
+    /// no buffer exported, for `free`/`realloc`. The caller holds the
+    /// allocation's lane's lock.
     fn claim(&self, same_pool: bool) -> PyResult<Claim<'_>> {
         if !same_pool {
             return Err(InvalidAllocationError::new_err(
@@ -476,8 +524,8 @@ impl Allocation {
 
     /// The block and length of a live allocation of an open pool.
     fn live(&self) -> PyResult<(Block, usize)> {
-        let engine = self.pool.get().engine.lock();
-        if engine.is_none() {
+        let lane = self.pool.get().lane(self.lane, Caller::HoldsGil);
+        if lane.is_none() {
             return Err(InvalidAllocationError::new_err(
                 "arenapool: the allocation's pool is closed",
             ));
@@ -546,14 +594,14 @@ impl Allocation {
     ) -> PyResult<()> {
         let this = slf.get();
         let pool = this.pool.get();
-        let engine = pool.engine.lock();
+        let lane = pool.lane(this.lane, Caller::HoldsGil);
         let refuse = |message: &'static str| {
             // SAFETY: `view` is valid for writes (caller); an export that fails
             // must leave no owner in it.
             unsafe { (*view).obj = ptr::null_mut() };
             Err(InvalidAllocationError::new_err(message))
         };
-        if engine.is_none() {
+        if lane.is_none() {
             return refuse("arenapool: the allocation's pool is closed");
         }
         if !this.live.load(Ordering::Relaxed) {
@@ -578,7 +626,7 @@ impl Allocation {
         }
         this.exports.fetch_add(1, Ordering::Relaxed);
         pool.exports.fetch_add(1, Ordering::Relaxed);
-        drop(engine);
+        drop(lane);
         Ok(())
     }
 
@@ -589,7 +637,6 @@ impl Allocation {
     /// Called by Python once for each successful `__getbuffer__`.
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
         let pool = self.pool.get();
-        let _engine = pool.engine.lock();
         self.exports.fetch_sub(1, Ordering::Relaxed);
         pool.exports.fetch_sub(1, Ordering::Relaxed);
     }

@@ -1,0 +1,449 @@
+//! Lanes: the engines of one Python `Pool`, one per thread slot, each
+//! behind a spin lock of its own.
+//!
+//! ```text
+//!   thread (slot 0, the GIL's usual holder) ─► lane 0 ─┐
+//!   thread (slot 1, a nogil worker) ─────────► lane 1 ─┼─► Shared: one limit
+//!   thread (slot 17) ────────────────────────► lane 1 ─┘   (17 % LANES)
+//!   each lane: [ lock | engine | registry of its C blocks | open ]
+//! ```
+//!
+//! # Why lanes
+//!
+//! One engine behind one mutex (the first design) made every C-level call
+//! pay a mutex's two locked instructions (~5.5 ns each on the 2-CPU VM the
+//! benchmarks run on) and made two threads on one pool *slower* than one:
+//! they fought over one cache line (0.25× measured). Here a thread allocates
+//! from the lane of its slot, taken with one locked instruction (an `xchg`)
+//! and released with a plain store, on a cache line no other thread
+//! touches. A block lives in the lane that made it, listed in that lane's
+//! registry; a free or realloc from another thread finds it there (its own
+//! lane first, then the others) and works on it under that lane's lock, so
+//! blocks never migrate and every lane's counts stay exact.
+//!
+//! # Why a lock at all
+//!
+//! A thread that frees a block another thread made must find and change
+//! that lane's registry and engine synchronously (to refuse a bad pointer
+//! with -1, not later), and `close()` must never free memory under a thread
+//! in the middle of a call. Both need the owner of a lane to publish that it
+//! is inside it and to see that someone else is: a store then a load, which
+//! the processor may reorder unless a locked instruction (or fence) sits
+//! between them. The lock's `xchg` is that one instruction; nothing cheaper
+//! is sound without the other side's help (an asymmetric `membarrier`
+//! costing microseconds per cross-thread free).
+//!
+//! # What the lock also gives
+//!
+//! - **Close**: `close()` takes each lane's lock in turn and marks it shut;
+//!   a call that gets the lock afterwards sees that and returns an error.
+//!   Lanes themselves live until the `Pool` object does, so a thread that
+//!   read a lane pointer before `close()` still locks valid memory.
+//! - **Fork**: the gate of `crate::fork` is this lock. A thread that may not
+//!   hold the GIL checks `fork::forking()` after it took a lane's lock, and
+//!   backs off if a fork is under way; the fork waits until every lane of
+//!   every pool is seen unlocked. The child resets every lane's lock (one
+//!   held at `fork()` can only be a thread backing off, which touched
+//!   nothing).
+//!
+//! Lanes are made on first use by a thread of that slot, with a
+//! compare-and-swap (no lock that a fork could copy held), and freed with
+//! the pool. Slots are given out round-robin as threads first call in, so
+//! up to [`LANES`] threads each have a lane to themselves; more share.
+//!
+//! # Limits
+//!
+//! A lane's free lists serve that lane: a block freed by thread B into
+//! thread A's lane is reused by A's next allocation of its size, not by
+//! B's. All lanes share the pool's limit, exactly.
+
+use std::cell::{Cell, UnsafeCell};
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arenapool::raw::{RawPool, Shared};
+use arenapool::Stats;
+use parking_lot::Mutex;
+
+use crate::accounting::Tracked;
+use crate::fork;
+use crate::registry::Registry;
+
+/// Lanes per pool; threads beyond this many share them.
+pub const LANES: usize = 16;
+
+/// Who is calling, as far as the GIL goes (see `crate::fork`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Caller {
+    /// Holds the GIL for the whole call (the `_or_raise` forms, every
+    /// Python-level call that keeps the GIL): needs no fork gate.
+    HoldsGil,
+    /// Released the GIL (large Python-level requests): waits out a fork.
+    Detached,
+    /// May or may not hold it (the plain C forms): waits out a fork unless
+    /// it turns out to hold the GIL.
+    Unknown,
+}
+
+/// One lane's state, reached only through its lock.
+pub struct LaneState {
+    /// The engine (reporting into `total_reserved()`).
+    pub tracked: Tracked,
+    /// The lane's C-made blocks.
+    pub c_blocks: Registry,
+    /// False once the pool is closed: every call then refuses.
+    pub open: bool,
+}
+
+impl LaneState {
+    /// Live bytes requested: the engine's count, less the registry's own
+    /// leaves and the hidden byte of each zero-size C block.
+    pub fn size(&self) -> usize {
+        (self.tracked.raw().size())
+            .saturating_sub(self.c_blocks.leaf_bytes() + self.c_blocks.zero_size())
+    }
+
+    /// The engine's stats, less the registry's leaves and hidden bytes.
+    pub fn stats(&self) -> Stats {
+        let mut stats = self.tracked.raw().stats();
+        let hidden = self.c_blocks.leaf_bytes() + self.c_blocks.zero_size();
+        stats.live_bytes = stats.live_bytes.saturating_sub(hidden);
+        stats.live_allocations = stats
+            .live_allocations
+            .saturating_sub(self.c_blocks.leaves());
+        stats.large_blocks = stats.large_blocks.saturating_sub(self.c_blocks.leaves());
+        // The engine's peak may include leaves and hidden bytes (it does
+        // not know them); it is never below the live bytes.
+        stats.peak_live_bytes = stats
+            .peak_live_bytes
+            .saturating_sub(hidden)
+            .max(stats.live_bytes);
+        stats
+    }
+}
+
+/// A lane: a spin lock and the state it guards, on cache lines of its own
+/// (128 bytes: the adjacent-line prefetcher pairs lines).
+#[repr(align(128))]
+pub struct Lane {
+    locked: AtomicBool,
+    state: UnsafeCell<LaneState>,
+}
+
+// SAFETY: `state` is only reached through `lock`, which gives one thread at a
+// time a guard (acquire on taking, release on leaving); `LaneState` is `Send`
+// (the engine and registry own their memory, no thread affinity).
+unsafe impl Sync for Lane {}
+
+/// The lock of one lane, held.
+pub struct LaneGuard<'a> {
+    lane: &'a Lane,
+}
+
+impl Deref for LaneGuard<'_> {
+    type Target = LaneState;
+    fn deref(&self) -> &LaneState {
+        // SAFETY: this guard holds the lane's lock: no other access.
+        unsafe { &*self.lane.state.get() }
+    }
+}
+
+impl DerefMut for LaneGuard<'_> {
+    fn deref_mut(&mut self) -> &mut LaneState {
+        // SAFETY: as in `deref`, and `&mut self` makes this the only use.
+        unsafe { &mut *self.lane.state.get() }
+    }
+}
+
+impl Drop for LaneGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lane.locked.store(false, Ordering::Release);
+    }
+}
+
+impl Lane {
+    fn new(shared: &Arc<Shared>) -> Self {
+        // The pool's lanes are one group: they are closed together (every
+        // lane marked shut before any engine is dropped, see `LaneSet::close`)
+        // and dropped together; no block ever moves from one lane's engine
+        // to another (frees go back to the lane that made the block), and
+        // each lane's engine is used under its lock only.
+        // SAFETY: so `with_shared`'s contract holds.
+        let raw = unsafe { RawPool::with_shared(shared.clone()) };
+        Lane {
+            locked: AtomicBool::new(false),
+            state: UnsafeCell::new(LaneState {
+                tracked: Tracked::new(raw),
+                c_blocks: Registry::default(),
+                open: true,
+            }),
+        }
+    }
+
+    /// Takes the lane's lock: one `xchg` when free. A `caller` that may be
+    /// without the GIL gives it back and waits while a fork is under way.
+    #[inline]
+    pub fn lock(&self, caller: Caller) -> LaneGuard<'_> {
+        // SeqCst: with `fork::before` raising FORKING (SeqCst) and then
+        // reading each lane's lock (SeqCst), either this thread sees the
+        // fork below or the fork sees this lock held and waits for it.
+        if !self.locked.swap(true, Ordering::SeqCst) {
+            if caller == Caller::HoldsGil || !fork::forking() {
+                return LaneGuard { lane: self };
+            }
+            self.locked.store(false, Ordering::Release);
+        }
+        self.lock_slow(caller)
+    }
+
+    #[cold]
+    fn lock_slow(&self, caller: Caller) -> LaneGuard<'_> {
+        let mut spins = 0u32;
+        loop {
+            if !self.locked.load(Ordering::Relaxed) && !self.locked.swap(true, Ordering::SeqCst) {
+                if caller == Caller::HoldsGil
+                    || !fork::forking()
+                    || (caller == Caller::Unknown && fork::attached())
+                {
+                    return LaneGuard { lane: self };
+                }
+                // A fork is under way and this thread may be without the
+                // GIL: it must not hold a lane at `fork()`.
+                self.locked.store(false, Ordering::Release);
+                fork::wait_while_forking(caller);
+                continue;
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Whether a thread holds the lock now.
+    fn is_locked(&self) -> bool {
+        self.locked.load(Ordering::SeqCst)
+    }
+}
+
+thread_local! {
+    /// This thread's slot, given on its first call into any pool.
+    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The next slot to give out.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+/// This thread's lane index.
+#[inline]
+fn my_lane() -> usize {
+    SLOT.try_with(|slot| {
+        let mut index = slot.get();
+        if index == usize::MAX {
+            index = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % LANES;
+            slot.set(index);
+        }
+        index
+    })
+    // A thread whose locals are being destroyed may use any lane.
+    .unwrap_or(0)
+}
+
+/// The lanes of one pool.
+pub struct LaneSet {
+    id: u64,
+    shared: Arc<Shared>,
+    lanes: [AtomicPtr<Lane>; LANES],
+}
+
+/// Every live pool's lanes, for the fork handlers (which hold the GIL, as
+/// does every change of this map: pools are made and dropped with it).
+static SETS: Mutex<Option<HashMap<u64, SetPtr>>> = Mutex::new(None);
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A registered lane set; see `SETS`.
+#[derive(Clone, Copy)]
+struct SetPtr(*const LaneSet);
+// SAFETY: a set is registered while it lives (it unregisters in `Drop`,
+// under the same lock), and `LaneSet` is `Sync`.
+unsafe impl Send for SetPtr {}
+
+impl LaneSet {
+    /// The lanes of a new pool with `limit` (none made yet), registered for
+    /// the fork handlers.
+    pub fn new(limit: Option<usize>) -> Box<Self> {
+        let set = Box::new(LaneSet {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            shared: Arc::new(Shared::new(limit)),
+            lanes: [const { AtomicPtr::new(ptr::null_mut()) }; LANES],
+        });
+        SETS.lock()
+            .get_or_insert_with(HashMap::new)
+            .insert(set.id, SetPtr(&*set));
+        set
+    }
+
+    /// The pool's limit.
+    pub fn limit(&self) -> Option<usize> {
+        self.shared.limit()
+    }
+
+    /// This thread's lane, made if need be.
+    #[inline]
+    pub fn mine(&self) -> (usize, &Lane) {
+        let index = my_lane();
+        (index, self.get_or_make(index))
+    }
+
+    /// Lane `index` (< `LANES`), made if need be.
+    #[inline]
+    pub fn get_or_make(&self, index: usize) -> &Lane {
+        let lane = self.lanes[index % LANES].load(Ordering::Acquire);
+        if lane.is_null() {
+            return self.make(index % LANES);
+        }
+        // SAFETY: a non-null entry is a `Box<Lane>` leaked into the set,
+        // freed only when the set drops (not while `&self` lives).
+        unsafe { &*lane }
+    }
+
+    #[cold]
+    fn make(&self, index: usize) -> &Lane {
+        let new = Box::into_raw(Box::new(Lane::new(&self.shared)));
+        let lane = match self.lanes[index].compare_exchange(
+            ptr::null_mut(),
+            new,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => new,
+            Err(theirs) => {
+                // Another thread of this slot made it first.
+                // SAFETY: `new` came from `Box::into_raw` above and was never
+                // shared.
+                drop(unsafe { Box::from_raw(new) });
+                theirs
+            }
+        };
+        // SAFETY: as in `get_or_make`.
+        unsafe { &*lane }
+    }
+
+    /// The lanes made so far, with their indices.
+    pub fn made(&self) -> impl Iterator<Item = (usize, &Lane)> {
+        self.lanes.iter().enumerate().filter_map(|(index, lane)| {
+            let lane = lane.load(Ordering::Acquire);
+            // SAFETY: as in `get_or_make`.
+            (!lane.is_null()).then(|| (index, unsafe { &*lane }))
+        })
+    }
+
+    /// The pool's stats: the lanes' summed.
+    pub fn stats(&self, caller: Caller) -> Option<Stats> {
+        let mut total = Stats::default();
+        for (_, lane) in self.made() {
+            let lane = lane.lock(caller);
+            if !lane.open {
+                return None;
+            }
+            let stats = lane.stats();
+            total.live_allocations += stats.live_allocations;
+            total.live_bytes += stats.live_bytes;
+            total.reserved_bytes += stats.reserved_bytes;
+            total.free_list_bytes += stats.free_list_bytes;
+            total.peak_live_bytes += stats.peak_live_bytes;
+            total.chunks += stats.chunks;
+            total.large_blocks += stats.large_blocks;
+        }
+        Some(total)
+    }
+
+    /// Live bytes of all lanes; `None` once closed.
+    pub fn size(&self, caller: Caller) -> Option<usize> {
+        let mut size = 0;
+        for (_, lane) in self.made() {
+            let lane = lane.lock(caller);
+            if !lane.open {
+                return None;
+            }
+            size += lane.size();
+        }
+        Some(size)
+    }
+
+    /// Shuts every lane, then frees every lane's memory. Holds the GIL.
+    pub fn close(&self) {
+        // First every lane is marked shut, so that no call works on any
+        // engine while some are already gone (the group contract).
+        for (_, lane) in self.made() {
+            lane.lock(Caller::HoldsGil).open = false;
+        }
+        for (_, lane) in self.made() {
+            let freed = {
+                let mut lane = lane.lock(Caller::HoldsGil);
+                std::mem::replace(
+                    &mut *lane,
+                    LaneState {
+                        tracked: Tracked::new(RawPool::new(None)),
+                        c_blocks: Registry::default(),
+                        open: false,
+                    },
+                )
+            };
+            // Freed outside the lock: it may take a while for large pools.
+            drop(freed);
+        }
+    }
+}
+
+impl Drop for LaneSet {
+    fn drop(&mut self) {
+        if let Some(sets) = SETS.lock().as_mut() {
+            sets.remove(&self.id);
+        }
+        // No call can be in flight (`&mut self`); the lanes drop together.
+        for lane in &self.lanes {
+            let lane = lane.swap(ptr::null_mut(), Ordering::Acquire);
+            if !lane.is_null() {
+                // SAFETY: made by `Box::into_raw` in `make`, dropped once.
+                drop(unsafe { Box::from_raw(lane) });
+            }
+        }
+    }
+}
+
+/// For `fork::before`: waits until no lane of any pool is locked (after
+/// FORKING was raised). Runs with the GIL.
+pub fn wait_all_unlocked() {
+    let sets = SETS.lock();
+    for set in sets.iter().flat_map(|sets| sets.values()) {
+        // SAFETY: registered, so alive (see `SetPtr`).
+        let set = unsafe { &*set.0 };
+        for (_, lane) in set.made() {
+            while lane.is_locked() {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// For `fork::after_in_child`: unlocks every lane. A lane locked at
+/// `fork()` was held by a thread backing off from the fork (one that had
+/// touched nothing), which does not exist here. Runs with the GIL, on the
+/// child's only thread.
+pub fn unlock_all_in_child() {
+    let sets = SETS.lock();
+    for set in sets.iter().flat_map(|sets| sets.values()) {
+        // SAFETY: as in `wait_all_unlocked`.
+        let set = unsafe { &*set.0 };
+        for (_, lane) in set.made() {
+            lane.locked.store(false, Ordering::SeqCst);
+        }
+    }
+}
