@@ -222,6 +222,7 @@ impl Pool {
         let new = c_layout(new_nbytes)?;
         let address = block.as_ptr().addr();
         let (mut lane, old_nbytes) = self.find(address, caller)?;
+        lane.note_peak();
         let LaneState {
             tracked, c_blocks, ..
         } = &mut *lane;
@@ -246,7 +247,7 @@ impl Pool {
             // SAFETY: `moved` has `new.size()` >= 1 writable bytes.
             unsafe { moved.as_ptr().write(0) };
         }
-        tracked.with(|raw| c_blocks.remove(raw, address));
+        tracked.with(|raw| c_blocks.remove(raw, address, old_nbytes));
         c_blocks.insert(moved.as_ptr().addr(), new_nbytes);
         Ok(Block(moved))
     }
@@ -262,11 +263,12 @@ impl Pool {
             return Err(CError::NotOurs); // every block is 16-aligned
         }
         let (mut lane, nbytes) = self.find(address, caller)?;
+        lane.note_peak();
         let LaneState {
             tracked, c_blocks, ..
         } = &mut *lane;
         tracked.with(|raw| {
-            c_blocks.remove(raw, address);
+            c_blocks.remove(raw, address, nbytes);
             // SAFETY: the address was listed in this lane (see `c_realloc`):
             // a live block of this engine with this layout, now unlisted, so
             // freed once.
@@ -331,6 +333,7 @@ impl Pool {
             .ok_or_else(closed)?;
         let claim = allocation.claim(true)?;
         let (block, nbytes) = (allocation.block, allocation.nbytes);
+        lane.note_peak();
         // `claim` checked, under the lane's lock: live, this pool's (so made
         // by this lane's engine), no export; it is retired below, so the
         // block is freed once.
@@ -362,6 +365,7 @@ impl Pool {
             let mut lane = this.lane(old.lane, caller).ok_or_else(closed)?;
             let claim = old.claim(true)?;
             let (block, nbytes) = (old.block, old.nbytes);
+            lane.note_peak();
             // SAFETY: as in `free`; on success only the new pointer is used.
             let moved = lane
                 .tracked

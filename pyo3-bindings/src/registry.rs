@@ -222,13 +222,20 @@ impl Registry {
         }
     }
 
-    /// Unlists a listed block (found by [`get`](Self::get)), giving its
-    /// requested size; frees its leaf into `raw` if that leaves more than
-    /// [`SPARE_LEAVES`] empty ones.
-    pub fn remove(&mut self, raw: &mut RawPool, address: usize) -> Option<usize> {
-        let size = self.get(address)?;
+    /// Unlists a listed block of `size` bytes (as [`get`](Self::get) just
+    /// gave it); frees its leaf into `raw` if that leaves more than
+    /// [`SPARE_LEAVES`] empty ones. A block not listed is left alone.
+    #[inline]
+    pub fn remove(&mut self, raw: &mut RawPool, address: usize, size: usize) {
         let (region, slot) = split(address);
-        let leaf = self.leaf(region)?;
+        let Some(leaf) = self.leaf(region) else {
+            return;
+        };
+        // SAFETY: a live leaf of this registry; `slot < SLOTS`.
+        if unsafe { *Self::cell(leaf, slot) } == 0 {
+            debug_assert!(false, "remove of a block not listed");
+            return;
+        }
         if size >= (HUGE - 1) as usize {
             self.huge.remove(&address);
         }
@@ -236,7 +243,7 @@ impl Registry {
             self.zero_size -= 1;
         }
         // SAFETY: a live leaf of this registry; `slot < SLOTS`; the entry is
-        // non-zero (`get` found it), so the count is at least 1.
+        // non-zero (checked above), so the count is at least 1.
         let emptied = unsafe {
             *Self::cell(leaf, slot) = 0;
             let count = Self::cell(leaf, SLOTS);
@@ -261,7 +268,6 @@ impl Registry {
                 }
             }
         }
-        Some(size)
     }
 
     /// Listed blocks of size 0: the bytes the engine counts for them and the
@@ -295,6 +301,12 @@ mod tests {
         registry.insert(address, size);
     }
 
+    fn unlist(registry: &mut Registry, raw: &mut RawPool, address: usize) -> Option<usize> {
+        let size = registry.get(address)?;
+        registry.remove(raw, address, size);
+        Some(size)
+    }
+
     #[test]
     fn lists_and_unlists() {
         let mut raw = RawPool::new(None);
@@ -311,15 +323,15 @@ mod tests {
         assert_eq!(registry.get(base + (6 << 16)), None, "no leaf");
         // Two regions' leaves (the third `reserve` found the spare unused).
         assert_eq!((registry.zero_size(), registry.leaves()), (1, 2));
-        assert_eq!(registry.remove(&mut raw, base + 16), Some(0));
-        assert_eq!(registry.remove(&mut raw, base + 16), None, "twice");
+        assert_eq!(unlist(&mut registry, &mut raw, base + 16), Some(0));
+        assert_eq!(unlist(&mut registry, &mut raw, base + 16), None, "twice");
         assert_eq!(registry.zero_size(), 0);
         assert_eq!(
-            registry.remove(&mut raw, base + (5 << 16)),
+            unlist(&mut registry, &mut raw, base + (5 << 16)),
             Some(usize::MAX - 15)
         );
         assert!(registry.huge.is_empty());
-        assert_eq!(registry.remove(&mut raw, base), Some(24));
+        assert_eq!(unlist(&mut registry, &mut raw, base), Some(24));
         // Both leaves are empty now, and kept for reuse.
         assert_eq!((registry.leaves(), registry.empty), (2, 2));
         assert_eq!(raw.stats().live_allocations, 2);
@@ -336,7 +348,7 @@ mod tests {
         assert_eq!(registry.leaves(), regions);
         for region in 0..regions {
             assert_eq!(
-                registry.remove(&mut raw, (region + 1) << REGION_SHIFT),
+                unlist(&mut registry, &mut raw, (region + 1) << REGION_SHIFT),
                 Some(8)
             );
         }

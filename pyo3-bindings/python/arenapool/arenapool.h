@@ -42,8 +42,9 @@
  *
  * Threads. The plain calls (arenapool_alloc, _realloc, _free, _size) use no
  * Python object and never need the GIL: call them from `with nogil:` blocks,
- * from any number of threads at once on one pool (the pool's own lock
- * serialises them, and close()). They may also be called with the GIL held.
+ * from any number of threads at once on one pool (each thread works in a
+ * lane of its own, with its own lock; close() waits for calls in flight).
+ * They may also be called with the GIL held.
  * The _or_raise calls need the GIL and raise instead of returning NULL / -1:
  * MemoryError (limit or memory), OverflowError (size), ValueError (pool
  * closed), arenapool.InvalidAllocationError (a pointer not this pool's).
