@@ -81,8 +81,6 @@ pub enum Caller {
     /// Holds the GIL for the whole call (the `_or_raise` forms, every
     /// Python-level call that keeps the GIL): needs no fork gate.
     HoldsGil,
-    /// Released the GIL (large Python-level requests): waits out a fork.
-    Detached,
     /// May or may not hold it (the plain C forms): waits out a fork unless
     /// it turns out to hold the GIL.
     Unknown,
@@ -180,12 +178,11 @@ impl Drop for LaneGuard<'_> {
 impl Lane {
     fn new(shared: Option<&Arc<Shared>>) -> Self {
         let raw = match shared {
-            // The pool's lanes are one group: they are closed together
-            // (every lane marked shut before any engine is dropped, see
-            // `LaneSet::close`) and dropped together; no block ever moves
-            // from one lane's engine to another (frees go back to the lane
-            // that made the block, and no lane spills to the depot), and
-            // each lane's engine is used under its lock only.
+            // The group shares only the limit: no block ever moves from one
+            // lane's engine to another (frees and reallocs go back to the
+            // lane that made the block, and no lane calls `spill`, so the
+            // depot stays empty); each engine is used under its lane's lock
+            // only; and the lanes are dropped together with the set.
             // SAFETY: so `with_shared`'s contract holds.
             Some(shared) => unsafe { RawPool::with_shared(shared.clone()) },
             // No limit to share: independent engines, and no lock of
@@ -205,8 +202,9 @@ impl Lane {
 
     /// Takes the lane's lock: one `xchg` when free. A `caller` that may be
     /// without the GIL gives it back and waits while a fork is under way.
+    /// Pools call [`LaneSet::enter`], which also checks the pool is open.
     #[inline]
-    pub fn lock(&self, caller: Caller) -> LaneGuard<'_> {
+    fn lock(&self, caller: Caller) -> LaneGuard<'_> {
         // SeqCst: with `fork::before` raising FORKING (SeqCst) and then
         // reading each lane's lock (SeqCst), either this thread sees the
         // fork below or the fork sees this lock held and waits for it.
@@ -245,6 +243,30 @@ impl Lane {
         }
     }
 
+    /// Takes the lock unless a fork is under way (for a thread that released
+    /// the GIL and can take it back rather than wait: see `Pool::on_lane`).
+    fn lock_unless_forking(&self) -> Option<LaneGuard<'_>> {
+        let mut spins = 0u32;
+        loop {
+            if fork::forking() {
+                return None;
+            }
+            if !self.locked.load(Ordering::Relaxed) && !self.locked.swap(true, Ordering::SeqCst) {
+                if !fork::forking() {
+                    return Some(LaneGuard { lane: self });
+                }
+                self.locked.store(false, Ordering::Release);
+                return None;
+            }
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
     /// Whether a thread holds the lock now.
     fn is_locked(&self) -> bool {
         self.locked.load(Ordering::SeqCst)
@@ -255,6 +277,10 @@ thread_local! {
     /// This thread's slot, given on its first call into any pool.
     static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
+
+/// A fork is under way (see [`LaneSet::enter_detached`]).
+#[derive(Debug)]
+pub struct Forking;
 
 /// The next slot to give out.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
@@ -277,6 +303,9 @@ fn my_lane() -> usize {
 /// The lanes of one pool.
 pub struct LaneSet {
     id: u64,
+    /// Set by `close`, before it shuts the lanes: a lane made after its scan
+    /// is refused through this (see [`enter`](Self::enter)).
+    closed: AtomicBool,
     /// The limit and the bytes held against it, if the pool has a limit.
     shared: Option<Arc<Shared>>,
     lanes: [AtomicPtr<Lane>; LANES],
@@ -300,6 +329,7 @@ impl LaneSet {
     pub fn new(limit: Option<usize>) -> Box<Self> {
         let set = Box::new(LaneSet {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            closed: AtomicBool::new(false),
             shared: limit.map(|limit| Arc::new(Shared::new(Some(limit)))),
             lanes: [const { AtomicPtr::new(ptr::null_mut()) }; LANES],
         });
@@ -314,6 +344,28 @@ impl LaneSet {
         self.shared.as_ref().and_then(|shared| shared.limit())
     }
 
+    /// Lane `lane` of this set, locked, if the pool is open.
+    ///
+    /// The lane's own flag says whether `close` shut it; `closed`, read after
+    /// the lock's `xchg` (both sequentially consistent), covers a lane made
+    /// after `close` scanned the set: either this load sees `closed`, or it
+    /// came before `close` set it, and then `close`'s scan (after its store)
+    /// sees the lane, published before this thread locked it, and waits for
+    /// this call.
+    #[inline]
+    pub fn enter<'a>(&self, lane: &'a Lane, caller: Caller) -> Option<LaneGuard<'a>> {
+        let guard = lane.lock(caller);
+        (guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard)
+    }
+
+    /// As [`enter`](Self::enter) for a thread that released the GIL: `Err`
+    /// if a fork is under way (the caller takes the GIL back and enters as
+    /// [`Caller::HoldsGil`] rather than wait for a fork that may need it).
+    pub fn enter_detached<'a>(&self, lane: &'a Lane) -> Result<Option<LaneGuard<'a>>, Forking> {
+        let guard = lane.lock_unless_forking().ok_or(Forking)?;
+        Ok((guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard))
+    }
+
     /// This thread's lane, made if need be.
     #[inline]
     pub fn mine(&self) -> (usize, &Lane) {
@@ -324,7 +376,7 @@ impl LaneSet {
     /// Lane `index` (< `LANES`), made if need be.
     #[inline]
     pub fn get_or_make(&self, index: usize) -> &Lane {
-        let lane = self.lanes[index % LANES].load(Ordering::Acquire);
+        let lane = self.lanes[index % LANES].load(Ordering::SeqCst);
         if lane.is_null() {
             return self.make(index % LANES);
         }
@@ -339,8 +391,9 @@ impl LaneSet {
         let lane = match self.lanes[index].compare_exchange(
             ptr::null_mut(),
             new,
-            Ordering::AcqRel,
-            Ordering::Acquire,
+            // SeqCst: see `enter` and `wait_all_unlocked`.
+            Ordering::SeqCst,
+            Ordering::SeqCst,
         ) {
             Ok(_) => new,
             Err(theirs) => {
@@ -358,7 +411,9 @@ impl LaneSet {
     /// The lanes made so far, with their indices.
     pub fn made(&self) -> impl Iterator<Item = (usize, &Lane)> {
         self.lanes.iter().enumerate().filter_map(|(index, lane)| {
-            let lane = lane.load(Ordering::Acquire);
+            // SeqCst: `close` and the fork handler read the slots after their
+            // own sequentially consistent stores (see `enter`).
+            let lane = lane.load(Ordering::SeqCst);
             // SAFETY: as in `get_or_make`.
             (!lane.is_null()).then(|| (index, unsafe { &*lane }))
         })
@@ -367,11 +422,11 @@ impl LaneSet {
     /// The pool's stats: the lanes' summed.
     pub fn stats(&self, caller: Caller) -> Option<Stats> {
         let mut total = Stats::default();
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
         for (_, lane) in self.made() {
-            let lane = lane.lock(caller);
-            if !lane.open {
-                return None;
-            }
+            let lane = self.enter(lane, caller)?;
             let stats = lane.stats();
             total.live_allocations += stats.live_allocations;
             total.live_bytes += stats.live_bytes;
@@ -390,20 +445,21 @@ impl LaneSet {
     /// Live bytes of all lanes; `None` once closed.
     pub fn size(&self, caller: Caller) -> Option<usize> {
         let mut size = 0;
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
         for (_, lane) in self.made() {
-            let lane = lane.lock(caller);
-            if !lane.open {
-                return None;
-            }
-            size += lane.size();
+            size += self.enter(lane, caller)?.size();
         }
         Some(size)
     }
 
     /// Shuts every lane, then frees every lane's memory. Holds the GIL.
     pub fn close(&self) {
-        // First every lane is marked shut, so that no call works on any
-        // engine while some are already gone (the group contract).
+        // First the set, then every lane is marked shut, so that no call
+        // works on any engine while some are already gone, and none on a
+        // lane made from now on (see `enter`).
+        self.closed.store(true, Ordering::SeqCst);
         for (_, lane) in self.made() {
             lane.lock(Caller::HoldsGil).open = false;
         }
@@ -457,12 +513,16 @@ pub fn wait_all_unlocked() {
     }
 }
 
-/// For `fork::after_in_child`: unlocks every lane. A lane locked at
-/// `fork()` was held by a thread backing off from the fork (one that had
-/// touched nothing), which does not exist here. Runs with the GIL, on the
-/// child's only thread.
+/// For the fork's child handler: unlocks every lane. A lane locked at an
+/// `os.fork()` (the gate closed) was held by a thread backing off from the
+/// fork (one that had touched nothing), which does not exist here. Runs on
+/// the child's only thread, inside `fork()`; gives up if the set map is
+/// held (a `fork()` that did not come through `os.fork`, whose child cannot
+/// run Python anyway).
 pub fn unlock_all_in_child() {
-    let sets = SETS.lock();
+    let Some(sets) = SETS.try_lock() else {
+        return;
+    };
     for set in sets.iter().flat_map(|sets| sets.values()) {
         // SAFETY: as in `wait_all_unlocked`.
         let set = unsafe { &*set.0 };

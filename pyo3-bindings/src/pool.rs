@@ -69,38 +69,61 @@ pub struct Pool {
     /// False once closed (the lanes' own flags, checked under their locks,
     /// decide; this one answers `closed` without a lock).
     open: AtomicBool,
-    /// Buffer exports alive over all allocations. Changed and read with the
-    /// GIL held (`__getbuffer__`, `__releasebuffer__`, `close`, `free`,
-    /// `realloc`), which orders them.
+    /// Buffer exports alive over all allocations. Raised by `__getbuffer__`
+    /// and lowered by `__releasebuffer__`, both with the GIL held; read by
+    /// `close`, with the GIL held, so that no export starts between its
+    /// check and the lanes being shut.
     exports: AtomicUsize,
 }
 
 impl Pool {
-    /// Runs `f` on this thread's lane if the pool is open, releasing the GIL
-    /// if `large`; gives the lane's index with the result.
-    fn on_my_lane<R: Send>(
+    /// Runs `f` on a lane (this thread's, or lane `index`) if the pool is
+    /// open, with the lane's index; releases the GIL while `f` runs if
+    /// `large`.
+    ///
+    /// A large request that meets a fork under way does not wait for it
+    /// without the GIL (the fork may be waiting for this thread: for the
+    /// import lock it holds, or in an at-fork hook registered before
+    /// arenapool's): it takes the GIL back and runs `f` holding it, which
+    /// needs no gate.
+    fn on_lane<R: Send>(
         &self,
         py: Python<'_>,
+        index: Option<usize>,
         large: bool,
-        f: impl FnOnce(&mut LaneState) -> R + Send,
-    ) -> PyResult<(usize, R)> {
-        let run = |caller| {
-            let (index, lane) = self.lanes.mine();
-            let mut lane = lane.lock(caller);
-            lane.open.then(|| (index, f(&mut lane)))
+        f: impl FnOnce(usize, &mut LaneState) -> R + Send,
+    ) -> PyResult<R> {
+        let pick = || match index {
+            Some(index) => (index, self.lanes.get_or_make(index)),
+            None => self.lanes.mine(),
         };
-        let result = if large {
-            py.detach(|| run(Caller::Detached))
-        } else {
-            run(Caller::HoldsGil)
-        };
-        result.ok_or_else(closed)
+        let mut f = Some(f);
+        if large {
+            let done = py.detach(|| {
+                let (index, lane) = pick();
+                match self.lanes.enter_detached(lane) {
+                    Ok(Some(mut guard)) => Ok(f.take().map(|f| f(index, &mut guard))),
+                    Ok(None) => Ok(None),
+                    Err(forking) => Err(forking),
+                }
+            });
+            if let Ok(done) = done {
+                return done.ok_or_else(closed);
+            }
+        }
+        let (index, lane) = pick();
+        let mut guard = self
+            .lanes
+            .enter(lane, Caller::HoldsGil)
+            .ok_or_else(closed)?;
+        // `f` is still here: the detached attempt gave up before using it.
+        let f = f.take().ok_or_else(closed)?;
+        Ok(f(index, &mut guard))
     }
 
     /// Lane `index`, locked, if the pool is open.
     fn lane(&self, index: usize, caller: Caller) -> Option<LaneGuard<'_>> {
-        let lane = self.lanes.get_or_make(index).lock(caller);
-        lane.open.then_some(lane)
+        self.lanes.enter(self.lanes.get_or_make(index), caller)
     }
 
     pub fn is_open(&self) -> bool {
@@ -156,16 +179,18 @@ impl Pool {
             .ok_or(AllocError::SizeOverflow { number, elem_size })?;
         let layout = c_layout(nbytes)?;
         let (_, lane) = self.lanes.mine();
-        let mut lane = lane.lock(caller);
-        if !lane.open {
-            return Err(CError::Closed);
-        }
+        let mut lane = self.lanes.enter(lane, caller).ok_or(CError::Closed)?;
         let LaneState {
             tracked, c_blocks, ..
         } = &mut *lane;
         let block = tracked.with(|raw| -> Result<NonNull<u8>, AllocError> {
-            c_blocks.reserve(raw, nbytes)?;
-            raw.alloc(layout)
+            let block = raw.alloc(layout)?;
+            if let Err(err) = c_blocks.prepare(raw, block.as_ptr().addr(), nbytes) {
+                // SAFETY: just made by this engine with `layout`, unused.
+                unsafe { raw.dealloc(block, layout) };
+                return Err(err);
+            }
+            Ok(block)
         })?;
         c_blocks.insert(block.as_ptr().addr(), nbytes);
         Ok(Block(block))
@@ -175,10 +200,7 @@ impl Pool {
     /// caller's lane first, then the others in turn (one lock at a time).
     fn find(&self, address: usize, caller: Caller) -> Result<(LaneGuard<'_>, usize), CError> {
         let (mine, lane) = self.lanes.mine();
-        let mut guard = lane.lock(caller);
-        if !guard.open {
-            return Err(CError::Closed);
-        }
+        let mut guard = self.lanes.enter(lane, caller).ok_or(CError::Closed)?;
         if let Some(nbytes) = guard.c_blocks.get(address) {
             return Ok((guard, nbytes));
         }
@@ -197,10 +219,7 @@ impl Pool {
             if index == mine {
                 continue;
             }
-            let mut guard = lane.lock(caller);
-            if !guard.open {
-                return Err(CError::Closed);
-            }
+            let mut guard = self.lanes.enter(lane, caller).ok_or(CError::Closed)?;
             if let Some(nbytes) = guard.c_blocks.get(address) {
                 return Ok((guard, nbytes));
             }
@@ -226,20 +245,54 @@ impl Pool {
         let LaneState {
             tracked, c_blocks, ..
         } = &mut *lane;
+        let old = listed_layout(old_nbytes);
+        // The address is listed in this lane, so it is a live block of this
+        // lane's engine (made by c_alloc or c_realloc) with layout `old`: an
+        // entry goes when its block is freed or moved, and the registry is
+        // emptied only with the engine (close).
+        let block = RawPool::rederive(block);
         let moved = tracked.with(|raw| -> Result<NonNull<u8>, AllocError> {
-            c_blocks.reserve(raw, new_nbytes)?;
-            // The address is listed in this lane, so it is a live block of
-            // this lane's engine (made by c_alloc or c_realloc) with the
-            // listed size: an entry goes when its block is freed or moved,
-            // and the registry is emptied only with the engine (close).
-            // SAFETY: so; on success only `moved` is used.
-            unsafe {
-                raw.realloc(
-                    RawPool::rederive(block),
-                    listed_layout(old_nbytes),
-                    new.size(),
-                )
+            if let Ok(made_spare) = c_blocks.prepare_anywhere(raw, new_nbytes) {
+                // SAFETY: `block` as argued above; on success only `moved`
+                // is used.
+                let moved = match unsafe { raw.realloc(block, old, new.size()) } {
+                    Ok(moved) => moved,
+                    Err(err) => {
+                        if made_spare {
+                            c_blocks.drop_spare(raw); // nothing changed
+                        }
+                        return Err(err);
+                    }
+                };
+                c_blocks.remove(raw, address, old_nbytes);
+                c_blocks.insert(moved.as_ptr().addr(), new_nbytes);
+                return Ok(moved);
             }
+            // No room for a spare leaf (the limit, near): move to a block
+            // whose listing is made sure of first, so that nothing can fail
+            // once the old block is gone. (Growth in place, which would need
+            // no leaf, is given up in this corner.)
+            let moved = raw.alloc(new)?;
+            if let Err(err) = c_blocks.prepare(raw, moved.as_ptr().addr(), new_nbytes) {
+                // SAFETY: just made by this engine with `new`, unused.
+                unsafe { raw.dealloc(moved, new) };
+                return Err(err);
+            }
+            // SAFETY: two live, distinct blocks of this engine; `old_nbytes`
+            // and `new_nbytes` are within their layouts; the new one is
+            // zeroed, so its tail is. The old one is then freed once
+            // (unlisted below) with its layout.
+            unsafe {
+                ptr::copy_nonoverlapping(
+                    block.as_ptr(),
+                    moved.as_ptr(),
+                    old_nbytes.min(new_nbytes),
+                );
+                raw.dealloc(block, old);
+            }
+            c_blocks.insert(moved.as_ptr().addr(), new_nbytes);
+            c_blocks.remove(raw, address, old_nbytes);
+            Ok(moved)
         })?;
         if old_nbytes == 0 && new_nbytes > 0 {
             // A zero-size block's hidden byte is kept by the engine; the
@@ -247,8 +300,6 @@ impl Pool {
             // SAFETY: `moved` has `new.size()` >= 1 writable bytes.
             unsafe { moved.as_ptr().write(0) };
         }
-        tracked.with(|raw| c_blocks.remove(raw, address, old_nbytes));
-        c_blocks.insert(moved.as_ptr().addr(), new_nbytes);
         Ok(Block(moved))
     }
 
@@ -306,11 +357,11 @@ impl Pool {
             .ok_or(AllocError::SizeOverflow { number, elem_size })
             .map_err(alloc_error)?;
         let layout = layout(nbytes).map_err(alloc_error)?;
-        let (lane, block) = slf
-            .get()
-            .on_my_lane(py, nbytes >= RELEASE_GIL_BYTES, |lane| {
-                lane.tracked.with(|raw| raw.alloc(layout).map(Block))
-            })?;
+        let (lane, block) =
+            slf.get()
+                .on_lane(py, None, nbytes >= RELEASE_GIL_BYTES, |index, lane| {
+                    (index, lane.tracked.with(|raw| raw.alloc(layout).map(Block)))
+                })?;
         Ok(Allocation::new(
             slf,
             lane,
@@ -361,8 +412,7 @@ impl Pool {
         if !old.pool.is(slf) {
             old.claim(false)?;
         }
-        let work = |caller| -> PyResult<Block> {
-            let mut lane = this.lane(old.lane, caller).ok_or_else(closed)?;
+        let work = |_: usize, lane: &mut LaneState| -> PyResult<Block> {
             let claim = old.claim(true)?;
             let (block, nbytes) = (old.block, old.nbytes);
             lane.note_peak();
@@ -380,11 +430,7 @@ impl Pool {
             claim.retire();
             Ok(Block(moved))
         };
-        let moved = if large {
-            py.detach(|| work(Caller::Detached))?
-        } else {
-            work(Caller::HoldsGil)?
-        };
+        let moved = this.on_lane(py, Some(old.lane), large, work)??;
         Ok(Allocation::new(slf, old.lane, moved, new_nbytes))
     }
 
@@ -428,8 +474,8 @@ impl Pool {
     /// close(): frees every allocation at once; later calls raise. Raises
     /// BufferError while a buffer of one of its allocations is exported.
     fn close(&self) -> PyResult<()> {
-        // Exports change only with the GIL held, as here: no export can
-        // start between this check and the lanes being shut.
+        // Exports start only with the GIL held, as here: none can start
+        // between this check and the lanes being shut.
         if self.exports.load(Ordering::Relaxed) > 0 {
             return Err(PyBufferError::new_err(
                 "arenapool: cannot close a pool while a buffer of its allocations is exported",
@@ -467,8 +513,13 @@ impl Pool {
 /// A block of a pool: a zero-copy buffer that keeps its pool alive.
 ///
 /// `live` changes only under its lane's lock, which every check of it also
-/// holds; `exports` changes and is read only with the GIL held. So relaxed
-/// atomics suffice.
+/// holds. `exports` is raised under the lane's lock (in `__getbuffer__`,
+/// after it checked `live`) and read under it by `free`/`realloc` (which
+/// may run without the GIL, for large blocks): an export and a free or move
+/// are so ordered by the lock. It is lowered without the lock (in
+/// `__releasebuffer__`), which at worst makes a racing `free` refuse with
+/// `BufferError`, as it would have an instant earlier. So relaxed atomics
+/// suffice.
 #[pyclass(frozen, module = "arenapool")]
 pub struct Allocation {
     pool: Py<Pool>,

@@ -96,6 +96,14 @@ impl Hasher for RegionHasher {
     }
 }
 
+/// A map that could not grow.
+fn map_refused(_: std::collections::TryReserveError) -> AllocError {
+    AllocError::OutOfMemory {
+        size: std::mem::size_of::<(usize, usize)>(),
+        align: std::mem::align_of::<usize>(),
+    }
+}
+
 /// Where an address's entry lives.
 #[inline]
 fn split(address: usize) -> (usize, usize) {
@@ -162,28 +170,61 @@ impl Registry {
         }
     }
 
-    /// Makes room for one more block of `size` bytes, so that the
-    /// [`insert`](Self::insert) that follows, at any address, can neither
-    /// fail nor allocate: a spare leaf (a block of `raw`, the lane's engine)
-    /// and room in the maps. On an error nothing changed but spare capacity.
+    /// Makes sure a block of `size` bytes at `address` can be listed: its
+    /// region's leaf (the spare, or a new block of `raw`, the lane's engine,
+    /// only if the region has none) and room in the maps. Then
+    /// [`insert`](Self::insert) there can neither fail nor allocate. On an
+    /// error nothing changed but spare capacity.
     #[inline]
-    pub fn reserve(&mut self, raw: &mut RawPool, size: usize) -> Result<(), AllocError> {
-        let map_refused = |_| AllocError::OutOfMemory {
-            size: std::mem::size_of::<(usize, usize)>(),
-            align: std::mem::align_of::<usize>(),
-        };
-        self.leaves.try_reserve(1).map_err(map_refused)?;
+    pub fn prepare(
+        &mut self,
+        raw: &mut RawPool,
+        address: usize,
+        size: usize,
+    ) -> Result<(), AllocError> {
         if size >= (HUGE - 1) as usize {
             self.huge.try_reserve(1).map_err(map_refused)?;
         }
+        let (region, _) = split(address);
+        if self.leaf(region).is_some() {
+            return Ok(());
+        }
+        self.leaves.try_reserve(1).map_err(map_refused)?;
         if self.spare.is_none() {
             self.spare = Some(raw.alloc(leaf_layout())?.cast::<u32>());
         }
         Ok(())
     }
 
-    /// Lists a block; call [`reserve`](Self::reserve) first, with no other
-    /// call in between.
+    /// As [`prepare`](Self::prepare) for an address not known yet (a block
+    /// that `realloc` may move): a spare leaf and room in the maps, so that
+    /// an `insert` anywhere cannot fail or allocate. `Ok(true)` if the spare
+    /// was made by this call (see [`drop_spare`](Self::drop_spare)).
+    pub fn prepare_anywhere(&mut self, raw: &mut RawPool, size: usize) -> Result<bool, AllocError> {
+        self.leaves.try_reserve(1).map_err(map_refused)?;
+        if size >= (HUGE - 1) as usize {
+            self.huge.try_reserve(1).map_err(map_refused)?;
+        }
+        if self.spare.is_some() {
+            return Ok(false);
+        }
+        self.spare = Some(raw.alloc(leaf_layout())?.cast::<u32>());
+        Ok(true)
+    }
+
+    /// Frees the spare leaf into `raw` (after a failed call that made it,
+    /// so that the call leaves the pool's stats as they were).
+    pub fn drop_spare(&mut self, raw: &mut RawPool) {
+        if let Some(spare) = self.spare.take() {
+            // SAFETY: the spare is a live block of `raw` made with
+            // `leaf_layout`, listed nowhere; freed once (taken out above).
+            unsafe { raw.dealloc(spare.cast(), leaf_layout()) };
+        }
+    }
+
+    /// Lists a block; call [`prepare`](Self::prepare) for it (or
+    /// [`prepare_anywhere`](Self::prepare_anywhere)) first, with at most a
+    /// [`remove`](Self::remove) in between after `prepare_anywhere`.
     #[inline]
     pub fn insert(&mut self, address: usize, size: usize) {
         let (region, slot) = split(address);
@@ -191,10 +232,10 @@ impl Registry {
             Some(leaf) => leaf,
             None => {
                 let Some(leaf) = self.spare.take() else {
-                    debug_assert!(false, "insert without reserve");
+                    debug_assert!(false, "insert without prepare");
                     return;
                 };
-                // `reserve` made room: no allocation.
+                // `prepare` made room: no allocation.
                 self.leaves.insert(region, leaf);
                 self.last = Some((region, leaf));
                 self.empty += 1; // zeroed, or emptied: no entry yet
@@ -204,7 +245,7 @@ impl Registry {
         let entry = match u32::try_from(size) {
             Ok(size) if size < HUGE - 1 => size + 1,
             _ => {
-                self.huge.insert(address, size); // room made by `reserve`
+                self.huge.insert(address, size); // room made by `prepare`
                 HUGE
             }
         };
@@ -263,7 +304,7 @@ impl Registry {
                     self.spare = Some(leaf);
                 } else {
                     // SAFETY: the leaf is a live block of `raw` made with
-                    // `leaf_layout` (in `reserve`), now unlisted, freed once.
+                    // `leaf_layout` (in `prepare`), now unlisted, freed once.
                     unsafe { raw.dealloc(leaf.cast(), leaf_layout()) };
                 }
             }
@@ -297,7 +338,7 @@ mod tests {
     use super::*;
 
     fn list(registry: &mut Registry, raw: &mut RawPool, address: usize, size: usize) {
-        registry.reserve(raw, size).unwrap();
+        registry.prepare(raw, address, size).unwrap();
         registry.insert(address, size);
     }
 
