@@ -452,6 +452,11 @@ impl Pool {
 
     /// stats() -> dict: live_allocations, live_bytes, reserved_bytes,
     /// free_list_bytes, peak_live_bytes, chunks, large_blocks.
+    ///
+    /// The figures sum the pool's lanes (one per thread that used it).
+    /// peak_live_bytes is exact for a pool one thread used; with several it
+    /// is the sum of each lane's peak, which bounds the pool's from above.
+    /// reserved_bytes includes the registry of C-level blocks.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let stats = self.lanes.stats(Caller::HoldsGil).ok_or_else(closed)?;
         let dict = PyDict::new(py);
