@@ -240,3 +240,165 @@ def busy_until_flag(pool, int max_rounds):
                 break
             rounds += 1
     return rounds
+
+
+# ---- a C-level counter, a C clock, and the GIL held in C
+
+
+cdef extern from *:
+    """
+    #include <time.h>
+    static long nogil_work_counter = 0;
+    static int nogil_work_started = 0;
+    static int nogil_work_stop = 0;
+    static int nogil_work_in_call = 0;
+    static inline long nogil_work_get(long *v) { return __atomic_load_n(v, __ATOMIC_SEQ_CST); }
+    static inline void nogil_work_add(long *v) { __atomic_fetch_add(v, 1, __ATOMIC_SEQ_CST); }
+    static inline void nogil_work_lset(long *v, long x) { __atomic_store_n(v, x, __ATOMIC_SEQ_CST); }
+    static inline int nogil_work_iget(int *v) { return __atomic_load_n(v, __ATOMIC_SEQ_CST); }
+    static inline void nogil_work_iset(int *v, int x) { __atomic_store_n(v, x, __ATOMIC_SEQ_CST); }
+    static inline double nogil_work_now(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+    }
+    """
+    long nogil_work_counter
+    int nogil_work_started
+    int nogil_work_stop
+    int nogil_work_in_call
+    long nogil_work_get(long* v) nogil
+    void nogil_work_add(long* v) nogil
+    void nogil_work_lset(long* v, long x) nogil
+    int nogil_work_iget(int* v) nogil
+    void nogil_work_iset(int* v, int x) nogil
+    double nogil_work_now() nogil
+
+
+def now():
+    """CLOCK_MONOTONIC, in seconds (the clock the C-level timestamps use)."""
+    return nogil_work_now()
+
+
+def counter_reset():
+    nogil_work_iset(&nogil_work_started, 0)
+    nogil_work_iset(&nogil_work_stop, 0)
+    nogil_work_iset(&nogil_work_in_call, 0)
+    nogil_work_lset(&nogil_work_counter, 0)
+
+
+def counter():
+    return nogil_work_get(&nogil_work_counter)
+
+
+def counter_started():
+    return nogil_work_iget(&nogil_work_started) != 0
+
+
+def counter_stop():
+    nogil_work_iset(&nogil_work_stop, 1)
+
+
+def count_pairs(pool, bint need_gil):
+    """alloc/free pairs with the GIL released, the C-level counter advanced
+    after each, until counter_stop(); with `need_gil`, each advance takes the
+    GIL (a control: such a thread cannot advance while another holds the
+    GIL). The number of pairs, or -1 if a call failed."""
+    cdef ap.arenapool_pool* p = ap.arenapool_c_pool(pool)
+    cdef long pairs = 0
+    cdef void* q
+    with nogil:
+        nogil_work_iset(&nogil_work_started, 1)
+        while nogil_work_iget(&nogil_work_stop) == 0:
+            q = ap.arenapool_alloc(p, 1, 24)
+            if q == NULL or ap.arenapool_free(p, q) != 0:
+                pairs = -1
+                break
+            pairs += 1
+            if need_gil:
+                with gil:
+                    nogil_work_add(&nogil_work_counter)
+            else:
+                nogil_work_add(&nogil_work_counter)
+    return pairs
+
+
+def hold_gil_until(pool, long target, double seconds):
+    """Holds the GIL (never releasing it: a C loop, no Python code) until
+    the C-level counter reaches `target` or `seconds` pass, doing raising
+    alloc/free pairs on `pool` meanwhile: (reached, counter, pairs)."""
+    cdef ap.arenapool_pool* p = ap.arenapool_c_pool(pool)
+    cdef double deadline = nogil_work_now() + seconds
+    cdef long pairs = 0
+    cdef void* q
+    while True:  # at least one pair
+        q = ap.arenapool_alloc_or_raise(p, 1, 40)
+        ap.arenapool_free_or_raise(p, q)
+        pairs += 1
+        if nogil_work_get(&nogil_work_counter) >= target or nogil_work_now() >= deadline:
+            break
+    cdef long reached = nogil_work_get(&nogil_work_counter)
+    return reached >= target, reached, pairs
+
+
+def long_calls_until_closed(pool, size_t small, size_t big, int max_rounds):
+    """Rounds of alloc(`small`) / realloc to `big` (the engine zeroes the
+    new tail with the lane locked: a long call) / free, the GIL released,
+    until a call fails (the pool closed under it). Each realloc is timed
+    with the C clock just before it and just after it returns. Returns
+    ([(start, end)] of the reallocs that succeeded, the call that failed:
+    'alloc', 'realloc', 'free' or 'none')."""
+    cdef ap.arenapool_pool* p = ap.arenapool_c_pool(pool)
+    cdef double* starts = <double*>malloc(max_rounds * sizeof(double) + 8)
+    cdef double* ends = <double*>malloc(max_rounds * sizeof(double) + 8)
+    cdef int rounds = 0, failed = 0
+    cdef void* q
+    cdef void* r
+    cdef double t0, t1
+    if starts == NULL or ends == NULL:
+        free(starts)
+        free(ends)
+        raise MemoryError()
+    with nogil:
+        while rounds < max_rounds:
+            q = ap.arenapool_alloc(p, 1, small)
+            if q == NULL:
+                failed = 1
+                break
+            nogil_work_iset(&nogil_work_in_call, 1)
+            t0 = nogil_work_now()
+            r = ap.arenapool_realloc(p, q, big)
+            t1 = nogil_work_now()
+            if r == NULL:
+                failed = 2
+                break
+            starts[rounds] = t0
+            ends[rounds] = t1
+            rounds += 1
+            if ap.arenapool_free(p, r) != 0:
+                failed = 3
+                break
+    timings = [(starts[i], ends[i]) for i in range(rounds)]
+    free(starts)
+    free(ends)
+    return timings, ("none", "alloc", "realloc", "free")[failed]
+
+
+def wait_in_call(double seconds):
+    """Spins (the GIL held) until long_calls_until_closed starts its next
+    realloc (it raises a flag just before each; this clears it first), or
+    `seconds` pass; whether it did."""
+    cdef double deadline = nogil_work_now() + seconds
+    nogil_work_iset(&nogil_work_in_call, 0)
+    while nogil_work_iget(&nogil_work_in_call) == 0:
+        if nogil_work_now() > deadline:
+            return False
+    return True
+
+
+def close_timed(pool):
+    """pool.close(), with the C clock read just before and just after."""
+    cdef double t0 = nogil_work_now()
+    pool.close()
+    cdef double t1 = nogil_work_now()
+    return t0, t1

@@ -6,6 +6,7 @@ thread that does not exist there; with the GIL held, they do not wait at
 the gate (a thread that did could keep the GIL from the forking thread).
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -122,3 +123,109 @@ def test_plain_calls_with_the_gil_do_not_wait_at_a_closed_gate(build_dir):
     during, child = map(int, done.stdout.split())
     assert child == 0
     assert during > 0, "no plain call ran while the fork waited for the import lock"
+
+
+def _subinterpreters():
+    """The module that makes subinterpreters: _interpreters (3.13+) or
+    _xxsubinterpreters (3.11, 3.12); None if neither exists."""
+    for name in ("_interpreters", "_xxsubinterpreters"):
+        try:
+            return __import__(name).__name__
+        except ImportError:
+            pass
+    return None
+
+
+SUBINTERPRETER_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, json, os, sys, threading, time, warnings
+    build_dir, tests_dir, module, children = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    sys.path[:0] = [build_dir, tests_dir]
+    warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
+    import arenapool, capi_shim as shim, nogil_work as work
+    from conftest import _reap  # the `reap` fixture's helper
+
+    def gil_check_without_the_gil():
+        # CDLL calls release the GIL around the call.
+        result = []
+        t = threading.Thread(target=lambda: result.append(ctypes.CDLL(None).PyGILState_Check()))
+        t.start()
+        t.join()
+        return result[0]
+
+    before = gil_check_without_the_gil()
+    # Made, then destroyed: CPython turns PyGILState_Check off for good when
+    # it makes one (it then says 1 on every thread). Not kept alive: 3.11's
+    # own fork child deadlocks deleting a live subinterpreter (its
+    # _PyInterpreterState_DeleteExceptMain takes the interpreters' lock twice).
+    subinterpreters = __import__(module)
+    subinterpreters.destroy(subinterpreters.create())
+    after = gil_check_without_the_gil()
+
+    pool = arenapool.Pool()
+    work.set_flag(0)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(work.busy_until_flag(pool, 2**30))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    pids = []
+    try:
+        time.sleep(0.02)
+        for _ in range(children):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    h = shim.handle(pool)
+                    start = pool.size
+                    p = shim.alloc_nogil(h, 1, 3 << 20)
+                    q = shim.realloc(h, p, 16)
+                    r = shim.alloc_or_raise(h, 2, 8)
+                    a = pool.alloc(1, 8)
+                    ok = p and q and shim.free_(h, q) == 0 and shim.free_or_raise(h, r) == 0
+                    pool.free(a)
+                    code = 0 if ok and pool.size == start else 2
+                finally:
+                    os._exit(code)
+            pids.append(pid)
+    finally:
+        work.set_flag(1)
+        for t in threads:
+            t.join(10)
+        codes = _reap(pids, 10)
+    print(json.dumps({
+        "gil_check": [before, after],
+        "threads_alive": sum(t.is_alive() for t in threads),
+        "results": results,
+        "codes": list(codes.values()),
+        "size": pool.size,
+    }))
+    """
+)
+
+
+@pytest.mark.skipif(_subinterpreters() is None, reason="needs _interpreters or _xxsubinterpreters")
+def test_children_fork_cleanly_after_a_subinterpreter_was_made(build_dir):
+    """Once a subinterpreter has been made, CPython's PyGILState_Check says 1
+    on every thread, GIL or not: threads in `with nogil:` blocks that trusted
+    it went through the fork gate, and children inherited their pool locks
+    held (all 20 hung). The scenario of the test above, after a
+    subinterpreter was made; in a subprocess, as making one changes the
+    whole process. Each child is reaped by conftest's `_reap` (10 s, then
+    killed: 'hung')."""
+    done = subprocess.run(
+        [sys.executable, "-c", SUBINTERPRETER_SCRIPT, build_dir,
+         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), _subinterpreters(), str(CHILDREN)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    note = f"(PyGILState_Check without the GIL: {out['gil_check'][0]} before the subinterpreter, {out['gil_check'][1]} after)"
+    assert out["threads_alive"] == 0
+    assert len(out["results"]) == 2 and all(r > 0 for r in out["results"]), out["results"]
+    failed = [code for code in out["codes"] if code != 0]
+    assert len(out["codes"]) == CHILDREN
+    assert not failed, f"{len(failed)} of {CHILDREN} children failed (exit code or 'hung'): {failed} {note}"
+    assert out["size"] == 0

@@ -6,6 +6,8 @@ import gc
 import threading
 import time
 
+import pytest
+
 import arenapool
 
 THREADS = 4
@@ -47,30 +49,70 @@ def test_four_threads_share_one_pool_without_the_gil(ext):
 
 
 def test_close_waits_for_calls_in_flight_and_later_calls_fail_cleanly(ext):
-    gc.collect()
-    before = arenapool.total_reserved()
-    pool = arenapool.Pool()
-    results = []
-    started = threading.Barrier(THREADS + 1)
+    """One thread makes long calls (a realloc to 48 MiB: the engine zeroes
+    the new tail with its lane locked), timed with the C clock; others loop
+    on short calls. close() from the main thread, started while a long call
+    is in flight, returns only after that call ended; every thread's next
+    call fails cleanly, and the pool's memory goes back."""
+    work, shim = ext.nogil_work, ext.capi_shim
+    big = 48 << 20
+    # close() may win the race to the long call's lane (the call then fails
+    # at once, nothing in flight): try again with a new pool.
+    for attempt in range(5):
+        gc.collect()
+        before = arenapool.total_reserved()
+        pool = arenapool.Pool()
+        h = shim.handle(pool)
+        # This thread's lane too.
+        assert shim.free_(h, shim.alloc(h, 1, 8)) == 0
+        work.counter_reset()
+        results = []
+        long_result = []
+        started = threading.Barrier(THREADS + 2)
 
-    def work():
+        def short_calls():
+            # Each thread's lane made before close() (a lane made after
+            # it: test_cython_lanes.py).
+            assert shim.free_(h, shim.alloc(h, 1, 8)) == 0
+            started.wait()
+            results.append(work.until_closed(pool, 10_000_000))
+
+        def long_calls():
+            assert shim.free_(h, shim.alloc(h, 1, 8)) == 0
+            started.wait()
+            long_result.append(work.long_calls_until_closed(pool, 1 << 20, big, 1000))
+
+        threads = [threading.Thread(target=short_calls) for _ in range(THREADS)]
+        threads.append(threading.Thread(target=long_calls))
+        for t in threads:
+            t.start()
         started.wait()
-        results.append(ext.nogil_work.until_closed(pool, 10_000_000))
-
-    threads = [threading.Thread(target=work) for _ in range(THREADS)]
-    for t in threads:
-        t.start()
-    started.wait()
-    time.sleep(0.05)
-    pool.close()  # the GIL held, waiting for the pool's lock: never a deadlock
-    for t in threads:
-        t.join(30)
-    assert not any(t.is_alive() for t in threads)
-    assert len(results) == THREADS
-    for rounds, failed in results:
-        assert failed != "none" and rounds < 10_000_000
-    assert pool.closed
-    assert arenapool.total_reserved() == before
+        time.sleep(0.02)  # the short calls under way
+        assert work.wait_in_call(10)  # a long call about to start
+        # The GIL held, waiting for each lane's lock: never a deadlock.
+        close_start, close_end = work.close_timed(pool)
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads)
+        assert len(results) == THREADS
+        for rounds, failed in results:
+            assert failed != "none" and rounds < 10_000_000
+        (timings, failed), = long_result
+        assert failed != "none", "a call after close() succeeded"
+        assert pool.closed
+        assert arenapool.total_reserved() == before
+        # Every long call that succeeded ended (its lane given back) before
+        # close() returned; 1 ms for the thread to read the clock after it
+        # gave the lane back.
+        for call_start, call_end in timings:
+            assert call_end <= close_end + 1e-3, (call_start, call_end, close_start, close_end)
+        in_flight = [(s, e) for s, e in timings if s <= close_start and e - close_start > 5e-3]
+        if in_flight:
+            break
+    else:
+        pytest.fail("close() never started while a long call had more than 5 ms to go")
+    # Later calls through a handle taken before close() fail cleanly too.
+    assert (shim.alloc(h, 1, 8), shim.realloc(h, 0, 8), shim.free_(h, 16), shim.size(h)) == (0, 0, -1, 0)
 
 
 def test_closed_pool_handle_fails_cleanly_while_the_object_lives(ext):
@@ -87,17 +129,50 @@ def test_closed_pool_handle_fails_cleanly_while_the_object_lives(ext):
     assert shim.size(h) == 0
 
 
+def _hold_the_gil_while_a_thread_counts(work, pool, need_gil, seconds):
+    """Starts a thread counting alloc/free pairs with the GIL released, waits
+    (the GIL released) until it runs, then holds the GIL in C until the
+    thread's C-level counter advanced by 20,000 or `seconds` passed:
+    (reached, advance, the thread's pair count or -1 if a call failed)."""
+    work.counter_reset()
+    result = []
+    counter = threading.Thread(target=lambda: result.append(work.count_pairs(pool, need_gil)))
+    counter.start()
+    deadline = time.monotonic() + 10
+    while not work.counter_started() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert work.counter_started()
+    start = work.counter()
+    reached, end, pairs = work.hold_gil_until(pool, start + 20_000, seconds)
+    work.counter_stop()
+    counter.join(30)
+    assert not counter.is_alive()
+    assert pairs > 0  # the raising forms ran meanwhile, the GIL held
+    return reached, end - start, result[0]
+
+
 def test_nogil_calls_do_not_need_the_gil(ext):
-    """One thread loops on alloc/free with the GIL released until the main
-    thread, which needs the GIL to do so, sets a flag; meanwhile the main
-    thread uses the same pool through Python and the raising forms (the GIL
-    held, waiting for the pool's lock): both finish."""
+    """A thread loops on alloc/free pairs with the GIL released, counting
+    them in C, while the main thread holds the GIL in a C loop (doing
+    raising alloc/free pairs on the same pool, which wait for lanes with the
+    GIL held) until the count has advanced: it advances. A control thread
+    that takes the GIL to count makes no progress under the same hold, so a
+    plain call that needed the GIL would fail the first part."""
+    work = ext.nogil_work
     pool = arenapool.Pool()
+    reached, advance, counted = _hold_the_gil_while_a_thread_counts(work, pool, False, 10.0)
+    assert reached, f"the nogil thread advanced {advance} times while the GIL was held"
+    assert counted >= advance
+    reached, advance, counted = _hold_the_gil_while_a_thread_counts(work, pool, True, 0.2)
+    assert not reached and advance == 0, "the hold does not keep the GIL"
+    assert counted >= 0
+    # And from Python: the pool, the raising forms and the plain forms with
+    # the GIL held, while a thread spins without it.
     ext.nogil_work.set_flag(0)
     result = []
     spinner = threading.Thread(target=lambda: result.append(ext.nogil_work.spin_until_flag(pool, 2**30)))
     spinner.start()
-    deadline = time.monotonic() + 0.3
+    deadline = time.monotonic() + 0.1
     while time.monotonic() < deadline:
         a = pool.alloc(1, 64)
         pool.free(a)
@@ -107,4 +182,4 @@ def test_nogil_calls_do_not_need_the_gil(ext):
     spinner.join(30)
     assert not spinner.is_alive()
     assert result and result[0] > 0
-    assert pool.size == 0
+    assert pool.size == 0 and pool.stats()["live_allocations"] == 0
