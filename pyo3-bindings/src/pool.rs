@@ -268,10 +268,19 @@ impl Pool {
                 c_blocks.insert(moved.as_ptr().addr(), new_nbytes);
                 return Ok(moved);
             }
-            // No room for a spare leaf (the limit, near): move to a block
-            // whose listing is made sure of first, so that nothing can fail
-            // once the old block is gone. (Growth in place, which would need
-            // no leaf, is given up in this corner.)
+            // No room for a spare leaf (the limit, near). A resize within the
+            // block's size class stays where it is: its leaf is there.
+            if RawPool::resizes_in_place(old, new.size()) {
+                // SAFETY: `block` as argued above; it does not move.
+                let kept = unsafe { raw.realloc(block, old, new.size()) }?;
+                c_blocks.remove(raw, address, old_nbytes);
+                c_blocks.insert(kept.as_ptr().addr(), new_nbytes);
+                return Ok(kept);
+            }
+            // Otherwise move to a block whose listing is made sure of first,
+            // so that nothing can fail once the old block is gone. (Growth
+            // in place of the newest or a large block, which would need no
+            // leaf, is given up in this corner.)
             let moved = raw.alloc(new)?;
             if let Err(err) = c_blocks.prepare(raw, moved.as_ptr().addr(), new_nbytes) {
                 // SAFETY: just made by this engine with `new`, unused.

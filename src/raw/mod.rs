@@ -938,6 +938,29 @@ impl RawPool {
         .unwrap_or(block)
     }
 
+    /// Whether [`realloc`](Self::realloc) of a block of `old` to `new_size`
+    /// bytes keeps it where it is whatever the engine's state: both sizes in
+    /// one size class of small blocks. (Other resizes may stay in place too,
+    /// for the newest block or a large one, but may move.) Callers that must
+    /// know a block's address before they resize it (to prepare bookkeeping
+    /// that cannot fail afterwards) ask this first.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use arenapool::raw::RawPool;
+    /// let sixteen = Layout::from_size_align(16, 16).unwrap();
+    /// assert!(RawPool::resizes_in_place(sixteen, 8));
+    /// assert!(!RawPool::resizes_in_place(sixteen, 100));
+    /// assert!(!RawPool::resizes_in_place(sixteen, 0));
+    /// ```
+    #[inline]
+    pub fn resizes_in_place(old: Layout, new_size: usize) -> bool {
+        matches!(
+            (kind_of(old.size(), old.align()), kind_of(new_size, old.align())),
+            (Kind::Small { class: from, .. }, Kind::Small { class: to, .. }) if from == to
+        )
+    }
+
     /// Whether a block of `layout` is carved from the arena (a small block)
     /// rather than made as a large block. Engines that share blocks route by
     /// this.

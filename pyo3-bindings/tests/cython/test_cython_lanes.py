@@ -308,12 +308,6 @@ def test_at_the_limit_freed_c_blocks_are_served_again(ext):
     assert _state(pool) == (first * 16, first, first * 16)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src limitation: at the limit with no spare registry leaf, c_realloc "
-    "(pool.rs, the prepare_anywhere fallback) always moves the block to a new one, "
-    "so a block that could shrink in place is refused",
-)
 def test_at_the_limit_a_c_block_can_shrink(ext):
     shim, lanes = ext.capi_shim, ext.lanes_work
     pool = arenapool.Pool(limit=1 << 20)
