@@ -91,7 +91,11 @@ def main():
     g = median_ns(lambda: ext.arenapool_pairs_nogil(pool, N), N)
     c = median_ns(lambda: ext.cymem_pairs(N), N)
     libc = median_ns(lambda: ext.libc_pairs(N), N)
-    rows.append(("alloc(1,16) + free, 1e6 (ns/pair)", a, g, c, f"libc malloc+memset+free {libc:.1f}"))
+    floor = median_ns(lambda: ext.lock_floor_pairs(N), N)
+    rows.append(
+        ("alloc(1,16) + free, 1e6 (ns/pair)", a, g, c,
+         f"libc malloc+memset+free {libc:.1f}; two lane lock/unlocks alone {floor:.1f}")
+    )
 
     a = median_ns(lambda: ext.arenapool_keep_then_drop_raise(N), N)
     g = median_ns(lambda: ext.arenapool_keep_then_drop_nogil(N), N)

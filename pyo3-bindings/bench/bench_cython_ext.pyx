@@ -109,6 +109,30 @@ def cymem_pairs(int n):
 cdef volatile uintptr_t sink = 0
 
 
+cdef extern from *:
+    """
+    static int arenapool_bench_flag;
+    /* A lane's lock and unlock, alone: an xchg and a release store. */
+    static inline void arenapool_bench_lock_pair(void) {
+        (void)__atomic_exchange_n(&arenapool_bench_flag, 1, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&arenapool_bench_flag, 0, __ATOMIC_RELEASE);
+    }
+    """
+    void arenapool_bench_lock_pair() nogil
+
+
+def lock_floor_pairs(int n):
+    """Two lane lock/unlock pairs per iteration (an alloc and a free each
+    take one): the floor of any design that locks once per call."""
+    cdef int i
+    t = now()
+    with nogil:
+        for i in range(n):
+            arenapool_bench_lock_pair()
+            arenapool_bench_lock_pair()
+    return now() - t
+
+
 def libc_pairs(int n):
     """malloc + memset + free, for reference (the pointer escapes through a
     volatile, so that the compiler keeps the calls)."""
