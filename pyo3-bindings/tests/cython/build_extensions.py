@@ -16,6 +16,7 @@ same ``.so`` serves both). The compilation runs in a subprocess
 out of the caller's process.
 """
 
+import glob
 import hashlib
 import os
 import shutil
@@ -30,7 +31,10 @@ def _key(sources, opt, extra_key):
     digest = hashlib.sha256()
     digest.update(f"{opt} {extra_key}".encode())
     include = arenapool.get_include()
-    files = [*sorted(sources), os.path.join(include, "arenapool.h"), os.path.join(include, "__init__.pxd"), __file__]
+    # The sources, what they `include` (the .pxi files beside them) and the
+    # package's header and .pxd.
+    included = sorted({pxi for src in sources for pxi in glob.glob(os.path.join(os.path.dirname(src), "*.pxi"))})
+    files = [*sorted(sources), *included, os.path.join(include, "arenapool.h"), os.path.join(include, "__init__.pxd"), __file__]
     for path in files:
         digest.update(os.path.basename(path).encode() + b"\0")
         with open(path, "rb") as f:

@@ -19,20 +19,7 @@ cdef inline ap.arenapool_pool* _h(uintptr_t handle) noexcept nogil:
     return <ap.arenapool_pool*>handle
 
 
-cdef int holds(const uint8_t* p, size_t n, uint8_t tag) noexcept nogil:
-    cdef size_t i
-    for i in range(n):
-        if p[i] != tag:
-            return 0
-    return 1
-
-
-cdef int zero_from(const uint8_t* p, size_t start, size_t n) noexcept nogil:
-    cdef size_t i
-    for i in range(start, n):
-        if p[i] != 0:
-            return 0
-    return 1
+include "checks.pxi"
 
 
 # ---- one call each, with the GIL released

@@ -11,12 +11,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 
 import pytest
 
 import arenapool
+from fork_scenario import fork_while_busy
 
 CHILDREN = 20
 
@@ -27,39 +26,9 @@ pytestmark = [
 
 
 def test_children_use_a_pool_that_nogil_threads_are_busy_with(ext, reap):
-    work, shim = ext.nogil_work, ext.capi_shim
     pool = arenapool.Pool()
-    work.set_flag(0)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(work.busy_until_flag(pool, 2**30))) for _ in range(2)]
-    for t in threads:
-        t.start()
-    pids = []
-    try:
-        time.sleep(0.02)
-        for _ in range(CHILDREN):
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    h = shim.handle(pool)
-                    start = pool.size  # the blocks the threads held at the fork stay live here
-                    p = shim.alloc_nogil(h, 1, 3 << 20)
-                    q = shim.realloc(h, p, 16)
-                    r = shim.alloc_or_raise(h, 2, 8)
-                    a = pool.alloc(1, 8)
-                    ok = p and q and shim.free_(h, q) == 0 and shim.free_or_raise(h, r) == 0
-                    pool.free(a)
-                    code = 0 if ok and pool.size == start else 2
-                finally:
-                    os._exit(code)
-            pids.append(pid)
-    finally:
-        work.set_flag(1)
-        for t in threads:
-            t.join(10)
-        codes = reap(pids, 10)
-    assert not any(t.is_alive() for t in threads)
+    results, alive, codes = fork_while_busy(pool, ext.nogil_work, ext.capi_shim, CHILDREN, reap)
+    assert alive == 0
     assert len(results) == 2 and all(r > 0 for r in results), results
     failed = {pid: code for pid, code in codes.items() if code != 0}
     assert not failed, f"{len(failed)} of {CHILDREN} children failed (exit code or 'hung'): {failed}"
@@ -140,10 +109,11 @@ SUBINTERPRETER_SCRIPT = textwrap.dedent(
     """
     import ctypes, json, os, sys, threading, time, warnings
     build_dir, tests_dir, module, children = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    sys.path[:0] = [build_dir, tests_dir]
+    sys.path[:0] = [build_dir, tests_dir, os.path.join(tests_dir, "cython")]
     warnings.filterwarnings("ignore", ".*fork.*", DeprecationWarning)
     import arenapool, capi_shim as shim, nogil_work as work
     from conftest import _reap  # the `reap` fixture's helper
+    from fork_scenario import fork_while_busy
 
     def gil_check_without_the_gil():
         # CDLL calls release the GIL around the call.
@@ -163,39 +133,10 @@ SUBINTERPRETER_SCRIPT = textwrap.dedent(
     after = gil_check_without_the_gil()
 
     pool = arenapool.Pool()
-    work.set_flag(0)
-    results = []
-    threads = [threading.Thread(target=lambda: results.append(work.busy_until_flag(pool, 2**30))) for _ in range(2)]
-    for t in threads:
-        t.start()
-    pids = []
-    try:
-        time.sleep(0.02)
-        for _ in range(children):
-            pid = os.fork()
-            if pid == 0:
-                code = 1
-                try:
-                    h = shim.handle(pool)
-                    start = pool.size
-                    p = shim.alloc_nogil(h, 1, 3 << 20)
-                    q = shim.realloc(h, p, 16)
-                    r = shim.alloc_or_raise(h, 2, 8)
-                    a = pool.alloc(1, 8)
-                    ok = p and q and shim.free_(h, q) == 0 and shim.free_or_raise(h, r) == 0
-                    pool.free(a)
-                    code = 0 if ok and pool.size == start else 2
-                finally:
-                    os._exit(code)
-            pids.append(pid)
-    finally:
-        work.set_flag(1)
-        for t in threads:
-            t.join(10)
-        codes = _reap(pids, 10)
+    results, alive, codes = fork_while_busy(pool, work, shim, children, _reap)
     print(json.dumps({
         "gil_check": [before, after],
-        "threads_alive": sum(t.is_alive() for t in threads),
+        "threads_alive": alive,
         "results": results,
         "codes": list(codes.values()),
         "size": pool.size,
