@@ -287,10 +287,9 @@ impl Pool {
                 unsafe { raw.dealloc(moved, new) };
                 return Err(err);
             }
-            // SAFETY: two live, distinct blocks of this engine; `old_nbytes`
-            // and `new_nbytes` are within their layouts; the new one is
-            // zeroed, so its tail is. The old one is then freed once
-            // (unlisted below) with its layout.
+            // SAFETY: two live, distinct blocks of this engine, the bytes
+            // copied within both layouts, the new one zeroed (so its tail);
+            // the old one freed once with its layout, and unlisted below.
             unsafe {
                 ptr::copy_nonoverlapping(
                     block.as_ptr(),
