@@ -97,9 +97,23 @@ pub struct LaneState {
     /// The highest [`size`](Self::size) seen just before a free (see
     /// [`note_peak`](Self::note_peak)).
     peak: usize,
+    /// Buffer exports alive of this lane's Python-level allocations: while
+    /// any is, a closed lane keeps its memory (see [`LaneSet::close`]).
+    pub exports: usize,
 }
 
 impl LaneState {
+    /// The state of a shut lane that holds no memory.
+    fn shut() -> Self {
+        LaneState {
+            tracked: Tracked::new(RawPool::new(None)),
+            c_blocks: Registry::default(),
+            open: false,
+            peak: 0,
+            exports: 0,
+        }
+    }
+
     /// Live bytes requested: the engine's count, less the registry's own
     /// leaves and the hidden byte of each zero-size C block.
     pub fn size(&self) -> usize {
@@ -196,6 +210,7 @@ impl Lane {
                 c_blocks: Registry::default(),
                 open: true,
                 peak: 0,
+                exports: 0,
             }),
         }
     }
@@ -454,7 +469,10 @@ impl LaneSet {
         Some(size)
     }
 
-    /// Shuts every lane, then frees every lane's memory. Holds the GIL.
+    /// Shuts every lane, then frees the memory of every lane that has no
+    /// buffer exported; a lane that has keeps it, valid under the exports,
+    /// until [`release_export`](Self::release_export) ends its last one.
+    /// Holds the GIL.
     pub fn close(&self) {
         // First the set, then every lane is marked shut, so that no call
         // works on any engine while some are already gone, and none on a
@@ -466,19 +484,25 @@ impl LaneSet {
         for (_, lane) in self.made() {
             let freed = {
                 let mut lane = lane.lock(Caller::HoldsGil);
-                std::mem::replace(
-                    &mut *lane,
-                    LaneState {
-                        tracked: Tracked::new(RawPool::new(None)),
-                        c_blocks: Registry::default(),
-                        open: false,
-                        peak: 0,
-                    },
-                )
+                (lane.exports == 0).then(|| std::mem::replace(&mut *lane, LaneState::shut()))
             };
             // Freed outside the lock: it may take a while for large pools.
             drop(freed);
         }
+    }
+
+    /// Ends one buffer export of an allocation of lane `index`; frees the
+    /// lane's memory if the pool was closed and that was its last export.
+    /// Holds the GIL (`__releasebuffer__`), as `close` does: the two are
+    /// ordered by it and by the lane's lock.
+    pub fn release_export(&self, index: usize) {
+        let freed = {
+            let mut lane = self.get_or_make(index).lock(Caller::HoldsGil);
+            lane.exports = lane.exports.saturating_sub(1);
+            (lane.exports == 0 && !lane.open)
+                .then(|| std::mem::replace(&mut *lane, LaneState::shut()))
+        };
+        drop(freed);
     }
 }
 

@@ -69,11 +69,6 @@ pub struct Pool {
     /// False once closed (the lanes' own flags, checked under their locks,
     /// decide; this one answers `closed` without a lock).
     open: AtomicBool,
-    /// Buffer exports alive over all allocations. Raised by `__getbuffer__`
-    /// and lowered by `__releasebuffer__`, both with the GIL held; read by
-    /// `close`, with the GIL held, so that no export starts between its
-    /// check and the lanes being shut.
-    exports: AtomicUsize,
 }
 
 impl Pool {
@@ -352,7 +347,6 @@ impl Pool {
         Pool {
             lanes: LaneSet::new(limit),
             open: AtomicBool::new(true),
-            exports: AtomicUsize::new(0),
         }
     }
 
@@ -484,16 +478,11 @@ impl Pool {
         !self.is_open()
     }
 
-    /// close(): frees every allocation at once; later calls raise. Raises
-    /// BufferError while a buffer of one of its allocations is exported.
+    /// close(): frees every allocation at once; later calls raise. Never
+    /// fails: a buffer still exported (a memoryview, a numpy array, a ctypes
+    /// view) stays valid, and the memory of its lane is freed when the last
+    /// such export is released.
     fn close(&self) -> PyResult<()> {
-        // Exports start only with the GIL held, as here: none can start
-        // between this check and the lanes being shut.
-        if self.exports.load(Ordering::Relaxed) > 0 {
-            return Err(PyBufferError::new_err(
-                "arenapool: cannot close a pool while a buffer of its allocations is exported",
-            ));
-        }
         self.open.store(false, Ordering::Release);
         self.lanes.close();
         Ok(())
@@ -662,22 +651,23 @@ impl Allocation {
     ) -> PyResult<()> {
         let this = slf.get();
         let pool = this.pool.get();
-        let lane = pool.lane(this.lane, Caller::HoldsGil);
+        let mut lane = pool.lane(this.lane, Caller::HoldsGil);
         let refuse = |message: &'static str| {
             // SAFETY: `view` is valid for writes (caller); an export that fails
             // must leave no owner in it.
             unsafe { (*view).obj = ptr::null_mut() };
             Err(InvalidAllocationError::new_err(message))
         };
-        if lane.is_none() {
+        let Some(lane) = lane.as_mut() else {
             return refuse("arenapool: the allocation's pool is closed");
-        }
+        };
         if !this.live.load(Ordering::Relaxed) {
             return refuse("arenapool: the allocation was freed or reallocated");
         }
-        // The block stays valid while the export lives: free, realloc and close
-        // refuse while `exports > 0`; `view.obj` (a new reference to `slf`)
-        // keeps the allocation and so the pool alive.
+        // The block stays valid while the export lives: free and realloc
+        // refuse while `exports > 0`, and `close` keeps the lane's memory
+        // while the lane counts exports; `view.obj` (a new reference to
+        // `slf`) keeps the allocation and so the pool alive.
         // SAFETY: live memory of an open pool, `nbytes` (<= isize::MAX) long.
         let filled = unsafe {
             ffi::PyBuffer_FillInfo(
@@ -693,8 +683,7 @@ impl Allocation {
             return Err(PyErr::fetch(slf.py()));
         }
         this.exports.fetch_add(1, Ordering::Relaxed);
-        pool.exports.fetch_add(1, Ordering::Relaxed);
-        drop(lane);
+        lane.exports += 1;
         Ok(())
     }
 
@@ -704,8 +693,7 @@ impl Allocation {
     ///
     /// Called by Python once for each successful `__getbuffer__`.
     unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
-        let pool = self.pool.get();
         self.exports.fetch_sub(1, Ordering::Relaxed);
-        pool.exports.fetch_sub(1, Ordering::Relaxed);
+        self.pool.get().lanes.release_export(self.lane);
     }
 }

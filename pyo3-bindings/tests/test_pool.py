@@ -122,8 +122,6 @@ def test_buffer_exports_pin_their_allocation():
         pool.free(a)
     with pytest.raises(BufferError):
         pool.realloc(a, 32)
-    with pytest.raises(BufferError):
-        pool.close()
     arr = np.frombuffer(a, dtype="u1")
     view.release()
     with pytest.raises(BufferError):
