@@ -192,11 +192,12 @@ impl Drop for LaneGuard<'_> {
 impl Lane {
     fn new(shared: Option<&Arc<Shared>>) -> Self {
         let raw = match shared {
-            // The group shares only the limit: no block ever moves from one
-            // lane's engine to another (frees and reallocs go back to the
-            // lane that made the block, and no lane calls `spill`, so the
-            // depot stays empty); each engine is used under its lane's lock
-            // only; and the lanes are dropped together with the set.
+            // The group (the lanes of a pool and of its zones) shares only
+            // the limit: no block ever moves from one lane's engine to
+            // another (frees and reallocs go back to the lane that made the
+            // block, and no lane calls `spill`, so the depot stays empty),
+            // so any engine of it may drop on its own; each engine is used
+            // under its lane's lock only.
             // SAFETY: so `with_shared`'s contract holds.
             Some(shared) => unsafe { RawPool::with_shared(shared.clone()) },
             // No limit to share: independent engines, and no lock of
@@ -342,10 +343,20 @@ impl LaneSet {
     /// The lanes of a new pool with `limit` (none made yet), registered for
     /// the fork handlers.
     pub fn new(limit: Option<usize>) -> Box<Self> {
+        Self::with_limit(limit.map(|limit| Arc::new(Shared::new(Some(limit)))))
+    }
+
+    /// The lanes of a zone of the pool whose lanes are `self`: a new set
+    /// whose lanes count against this one's limit, if any.
+    pub fn zone(&self) -> Box<Self> {
+        Self::with_limit(self.shared.clone())
+    }
+
+    fn with_limit(shared: Option<Arc<Shared>>) -> Box<Self> {
         let set = Box::new(LaneSet {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             closed: AtomicBool::new(false),
-            shared: limit.map(|limit| Arc::new(Shared::new(Some(limit)))),
+            shared,
             lanes: [const { AtomicPtr::new(ptr::null_mut()) }; LANES],
         });
         SETS.lock()

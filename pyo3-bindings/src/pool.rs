@@ -488,6 +488,21 @@ impl Pool {
         Ok(())
     }
 
+    /// zone() -> Pool: a new pool for transient allocations, counted against
+    /// this pool's limit, meant for ``with pool.zone() as zone:`` — at the
+    /// end of the block everything allocated from it is freed, buffer
+    /// exports made inside stay valid until released, and any other use of
+    /// an allocation that escaped raises InvalidAllocationError.
+    fn zone(&self) -> PyResult<Pool> {
+        if !self.is_open() {
+            return Err(closed());
+        }
+        Ok(Pool {
+            lanes: self.lanes.zone(),
+            open: AtomicBool::new(true),
+        })
+    }
+
     /// The pool itself, for ``with Pool() as pool:``.
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
