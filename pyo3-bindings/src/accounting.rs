@@ -11,6 +11,16 @@ pub fn total() -> usize {
     TOTAL_RESERVED.load(Ordering::Relaxed)
 }
 
+/// Counts `bytes` held from the system outside an engine (an `Address`).
+pub fn add(bytes: usize) {
+    TOTAL_RESERVED.fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// Gives back what [`add`] counted.
+pub fn sub(bytes: usize) {
+    TOTAL_RESERVED.fetch_sub(bytes, Ordering::Relaxed);
+}
+
 /// An engine and the share of the total it last reported.
 pub struct Tracked {
     raw: RawPool,
