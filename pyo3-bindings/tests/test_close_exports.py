@@ -95,18 +95,6 @@ def test_collection_with_a_view_alive_frees_at_the_last_release():
     assert settled() == start
 
 
-def test_free_and_realloc_of_an_exported_allocation_still_refuse():
-    pool = Pool()
-    a = pool.alloc(1, 32)
-    view = memoryview(a)
-    with pytest.raises(BufferError):
-        pool.free(a)
-    with pytest.raises(BufferError):
-        pool.realloc(a, 64)
-    view.release()
-    pool.free(a)
-
-
 def test_memory_of_lanes_without_exports_is_freed_at_close():
     start = settled()
     pool = Pool()
