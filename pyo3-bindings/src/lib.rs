@@ -27,7 +27,10 @@ fn total_reserved() -> usize {
     accounting::total()
 }
 
-#[pymodule]
+// The engine's safety never rests on the GIL (lanes lock themselves), but
+// some orderings and the fork gate's shortcut for GIL holders do: see the
+// README's "Free-threaded CPython". Stated, not left to PyO3's default.
+#[pymodule(gil_used = true)]
 fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pool::Pool>()?;
     m.add_class::<pool::Allocation>()?;

@@ -613,7 +613,11 @@ impl Allocation {
 
 #[pymethods]
 impl Allocation {
-    /// The address of the first byte, for ctypes, cffi or Cython.
+    /// The address of the first byte, for ctypes, cffi or Cython. A plain
+    /// int: it pins nothing, so the block may be freed (or its pool closed)
+    /// under it. To hold the block while a view lives, take a buffer:
+    /// memoryview(a), a.cast(format), numpy.frombuffer(a) or
+    /// (ctypes.c_int * n).from_buffer(a).
     #[getter]
     fn address(&self) -> PyResult<usize> {
         Ok(self.live()?.0 .0.as_ptr() as usize)
@@ -623,6 +627,23 @@ impl Allocation {
     #[getter]
     fn nbytes(&self) -> PyResult<usize> {
         Ok(self.live()?.1)
+    }
+
+    /// cast(format, shape=None) -> memoryview: a typed, writable view of the
+    /// block (``memoryview(a).cast(format, shape)`` in one call). It exports
+    /// the buffer, so while it lives the block cannot be freed or moved, and
+    /// stays valid through close().
+    #[pyo3(signature = (format, shape = None))]
+    fn cast<'py>(
+        slf: &Bound<'py, Self>,
+        format: &str,
+        shape: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let view = pyo3::types::PyMemoryView::from(slf.as_any())?;
+        match shape {
+            Some(shape) => view.call_method1("cast", (format, shape)),
+            None => view.call_method1("cast", (format,)),
+        }
     }
 
     /// The Pool that owns this allocation.

@@ -131,3 +131,34 @@ def test_sys_exit_inside_a_with_block_exits_with_its_status():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "BufferError" not in done.stderr
+
+
+def test_cast_gives_a_pinned_typed_view():
+    start = settled()
+    pool = Pool()
+    a = pool.alloc(4, 4)
+    ints = a.cast("i")
+    ints[3] = -7
+    assert ints.format == "i" and len(ints) == 4 and ints.tolist() == [0, 0, 0, -7]
+    grid = a.cast("i", (2, 2))
+    assert grid.shape == (2, 2) and grid[1, 1] == -7
+    with pytest.raises(BufferError):
+        pool.free(a)  # pinned by the views
+    del grid
+    pool.close()
+    assert ints[3] == -7  # valid through close
+    del a, ints
+    assert settled() == start
+
+
+def test_ctypes_from_buffer_is_the_pinned_route_for_ctypes():
+    pool = Pool()
+    a = pool.alloc(4, 4)
+    arr = (ctypes.c_int * 4).from_buffer(a)
+    arr[0] = 42
+    assert a.cast("i")[0] == 42
+    with pytest.raises(BufferError):
+        pool.free(a)
+    del arr
+    gc.collect()
+    pool.free(a)
