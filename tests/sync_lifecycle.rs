@@ -76,8 +76,14 @@ fn ten_thousand_short_lived_threads_leave_what_eight_do() {
         "{} caches for 8 threads at a time",
         many.caches()
     );
+    // How many of a batch's threads overlap decides how many caches and
+    // depot chunks the pool ends with: over 80 runs, 2 to 7 caches and 3 to
+    // 9 chunks of about 64 KiB (8 threads held at once: 8 chunks). Before
+    // the fix, 1,000 threads left 64.6 MB. Half again the eight-thread
+    // figure tolerates the scheduling and still catches any growth with
+    // the number of threads.
     assert!(
-        lots.reserved_bytes <= few.reserved_bytes + 64 * 1024,
+        lots.reserved_bytes <= few.reserved_bytes * 3 / 2,
         "10,000 threads left {} reserved bytes, 8 threads {}",
         lots.reserved_bytes,
         few.reserved_bytes
