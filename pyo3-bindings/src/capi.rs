@@ -148,6 +148,8 @@ unsafe extern "C" fn c_pool(object: *mut ffi::PyObject) -> *const Pool {
         closed().restore(py);
         return ptr::null();
     }
+    // Before any `nogil` call can make a lane (see `LaneSet::register`).
+    pool.register_lanes();
     pool
 }
 

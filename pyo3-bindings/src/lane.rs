@@ -317,6 +317,8 @@ fn my_lane() -> usize {
 
 /// The lanes of one pool.
 pub struct LaneSet {
+    /// Whether the set is in `SETS` (changed only under its lock).
+    registered: AtomicBool,
     /// This set's index in `SETS` (changed only under its lock).
     slot: AtomicUsize,
     /// Set by `close`, before it shuts the lanes: a lane made after its scan
@@ -336,35 +338,59 @@ static SETS: Mutex<Vec<SetPtr>> = Mutex::new(Vec::new());
 /// A registered lane set; see `SETS`.
 #[derive(Clone, Copy)]
 struct SetPtr(*const LaneSet);
-// SAFETY: a set is registered while it lives (it unregisters in `Drop`,
-// under the same lock), and `LaneSet` is `Sync`.
+// SAFETY: a set is registered while it lives and does not move meanwhile
+// (see `LaneSet::register`; it unregisters in `Drop`, under the same lock),
+// and `LaneSet` is `Sync`.
 unsafe impl Send for SetPtr {}
 
 impl LaneSet {
-    /// The lanes of a new pool with `limit` (none made yet), registered for
-    /// the fork handlers.
-    pub fn new(limit: Option<usize>) -> Box<Self> {
+    /// The lanes of a new pool with `limit` (none made yet).
+    ///
+    /// The set is registered for the fork handlers (`SETS`) when its first
+    /// lane is made ([`register`](Self::register)), not here: a pool that
+    /// never allocated has nothing for them, and `Pool()` skips two trips
+    /// through the list's mutex. So the set must not move after that: it
+    /// lives inside its `Pool` object, which never moves.
+    pub fn new(limit: Option<usize>) -> Self {
         Self::with_limit(limit.map(|limit| Arc::new(Shared::new(Some(limit)))))
     }
 
     /// The lanes of a zone of the pool whose lanes are `self`: a new set
     /// whose lanes count against this one's limit, if any.
-    pub fn zone(&self) -> Box<Self> {
+    pub fn zone(&self) -> Self {
         Self::with_limit(self.shared.clone())
     }
 
-    fn with_limit(shared: Option<Arc<Shared>>) -> Box<Self> {
-        let set = Box::new(LaneSet {
+    fn with_limit(shared: Option<Arc<Shared>>) -> Self {
+        LaneSet {
+            registered: AtomicBool::new(false),
             slot: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             shared,
             lanes: [const { AtomicPtr::new(ptr::null_mut()) }; LANES],
-        });
+        }
+    }
+
+    /// Puts the set in `SETS` if it is not there yet.
+    ///
+    /// Called when a lane is made and by `arenapool_c_pool`. Lanes are made
+    /// by GIL holders, or by C-level calls on a handle, which only
+    /// `arenapool_c_pool` gives (holding the GIL, and registering): so the
+    /// list still changes only under the GIL, as the fork handlers need (see
+    /// [`unlock_all_in_child`]). Python-level calls that release the GIL
+    /// pick their lane before they do.
+    ///
+    /// The set must stay where it is until it drops (see [`new`](Self::new)).
+    pub fn register(&self) {
+        if self.registered.load(Ordering::Acquire) {
+            return;
+        }
         let mut sets = SETS.lock();
-        set.slot.store(sets.len(), Ordering::Relaxed);
-        sets.push(SetPtr(&*set));
-        drop(sets);
-        set
+        if !self.registered.load(Ordering::Relaxed) {
+            self.slot.store(sets.len(), Ordering::Relaxed);
+            sets.push(SetPtr(self));
+            self.registered.store(true, Ordering::Release);
+        }
     }
 
     /// The pool's limit.
@@ -415,6 +441,7 @@ impl LaneSet {
 
     #[cold]
     fn make(&self, index: usize) -> &Lane {
+        self.register();
         let new = Box::into_raw(Box::new(Lane::new(self.shared.as_ref())));
         let lane = match self.lanes[index].compare_exchange(
             ptr::null_mut(),
@@ -521,7 +548,7 @@ impl LaneSet {
 
 impl Drop for LaneSet {
     fn drop(&mut self) {
-        {
+        if *self.registered.get_mut() {
             let mut sets = SETS.lock();
             let slot = self.slot.load(Ordering::Relaxed);
             if slot < sets.len() {

@@ -11,9 +11,11 @@
 
 mod accounting;
 mod address;
+mod allocation;
 mod capi;
 mod errors;
 mod fork;
+mod heap_type;
 mod lane;
 mod pool;
 mod registry;
@@ -33,8 +35,9 @@ fn total_reserved() -> usize {
 #[pymodule(gil_used = true)]
 fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pool::Pool>()?;
-    m.add_class::<pool::Allocation>()?;
-    m.add_class::<address::Address>()?;
+    pool::install_methods(m)?;
+    allocation::register(m)?;
+    address::register(m)?;
     m.add(
         "InvalidAllocationError",
         m.py().get_type::<errors::InvalidAllocationError>(),

@@ -1,18 +1,19 @@
 //! `Pool` and `Allocation`: the Python face of one engine.
 
 use std::alloc::Layout;
-use std::ffi::{c_int, c_void};
+use std::ffi::CStr;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arenapool::raw::RawPool;
 use arenapool::AllocError;
-use pyo3::exceptions::PyBufferError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use pyo3::{ffi, PyTraverseError, PyVisit};
+use pyo3::{ffi, Borrowed};
 
-use crate::errors::{alloc_error, closed, InvalidAllocationError};
+use crate::allocation::Allocation;
+use crate::errors::{alloc_error, closed};
+use crate::heap_type::{self, fastcall_method, guarded, size_arg};
 use crate::lane::{Caller, LaneGuard, LaneSet, LaneState};
 
 /// Requests at least this large release the GIL while the engine zeroes or
@@ -65,7 +66,7 @@ fn c_layout(nbytes: usize) -> Result<Layout, AllocError> {
 /// behind a lock of its own, so that threads allocate side by side.
 #[pyclass(frozen, module = "arenapool")]
 pub struct Pool {
-    lanes: Box<LaneSet>,
+    lanes: LaneSet,
     /// False once closed (the lanes' own flags, checked under their locks,
     /// decide; this one answers `closed` without a lock).
     open: AtomicBool,
@@ -94,13 +95,13 @@ impl Pool {
         };
         let mut f = Some(f);
         if large {
-            let done = py.detach(|| {
-                let (index, lane) = pick();
-                match self.lanes.enter_detached(lane) {
-                    Ok(Some(mut guard)) => Ok(f.take().map(|f| f(index, &mut guard))),
-                    Ok(None) => Ok(None),
-                    Err(forking) => Err(forking),
-                }
+            // The lane is picked holding the GIL (making it may register the
+            // set: see `LaneSet::register`).
+            let (index, lane) = pick();
+            let done = py.detach(|| match self.lanes.enter_detached(lane) {
+                Ok(Some(mut guard)) => Ok(f.take().map(|f| f(index, &mut guard))),
+                Ok(None) => Ok(None),
+                Err(forking) => Err(forking),
             });
             if let Ok(done) = done {
                 return done.ok_or_else(closed);
@@ -117,12 +118,23 @@ impl Pool {
     }
 
     /// Lane `index`, locked, if the pool is open.
-    fn lane(&self, index: usize, caller: Caller) -> Option<LaneGuard<'_>> {
+    pub fn lane(&self, index: usize, caller: Caller) -> Option<LaneGuard<'_>> {
         self.lanes.enter(self.lanes.get_or_make(index), caller)
     }
 
     pub fn is_open(&self) -> bool {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// Registers the pool's lanes for the fork handlers, before a C-level
+    /// handle to it is given out (see `LaneSet::register`).
+    pub fn register_lanes(&self) {
+        self.lanes.register();
+    }
+
+    /// Ends one buffer export of a block of lane `lane`.
+    pub fn release_export(&self, lane: usize) {
+        self.lanes.release_export(lane);
     }
 }
 
@@ -350,92 +362,6 @@ impl Pool {
         }
     }
 
-    /// alloc(number, elem_size) -> Allocation: ``number * elem_size`` zeroed
-    /// bytes, 16-byte aligned.
-    fn alloc(slf: &Bound<'_, Self>, number: usize, elem_size: usize) -> PyResult<Allocation> {
-        let py = slf.py();
-        let nbytes = number
-            .checked_mul(elem_size)
-            .ok_or(AllocError::SizeOverflow { number, elem_size })
-            .map_err(alloc_error)?;
-        let layout = layout(nbytes).map_err(alloc_error)?;
-        let (lane, block) =
-            slf.get()
-                .on_lane(py, None, nbytes >= RELEASE_GIL_BYTES, |index, lane| {
-                    (index, lane.tracked.with(|raw| raw.alloc(layout).map(Block)))
-                })?;
-        Ok(Allocation::new(
-            slf,
-            lane,
-            block.map_err(alloc_error)?,
-            nbytes,
-        ))
-    }
-
-    /// free(allocation): gives the allocation's memory back to the pool;
-    /// the allocation becomes invalid.
-    fn free(slf: &Bound<'_, Self>, allocation: &Bound<'_, Allocation>) -> PyResult<()> {
-        let this = slf.get();
-        let allocation = allocation.get();
-        let same_pool = allocation.pool.is(slf);
-        if !same_pool {
-            allocation.claim(false)?;
-        }
-        let mut lane = this
-            .lane(allocation.lane, Caller::HoldsGil)
-            .ok_or_else(closed)?;
-        let claim = allocation.claim(true)?;
-        let (block, nbytes) = (allocation.block, allocation.nbytes);
-        lane.note_peak();
-        // `claim` checked, under the lane's lock: live, this pool's (so made
-        // by this lane's engine), no export; it is retired below, so the
-        // block is freed once.
-        // SAFETY: a live block of this engine with this layout, no other access.
-        lane.tracked.with(|raw| unsafe {
-            raw.dealloc(block.0, layout(nbytes).expect("a live allocation's layout"))
-        });
-        claim.retire();
-        Ok(())
-    }
-
-    /// realloc(allocation, new_nbytes) -> Allocation: the contents moved to
-    /// (or kept in) a block of ``new_nbytes`` bytes, the new tail zeroed. The
-    /// old allocation becomes invalid; on error it is unchanged.
-    fn realloc(
-        slf: &Bound<'_, Self>,
-        allocation: &Bound<'_, Allocation>,
-        new_nbytes: usize,
-    ) -> PyResult<Allocation> {
-        let py = slf.py();
-        let this = slf.get();
-        let old = allocation.get();
-        layout(new_nbytes).map_err(alloc_error)?;
-        let large = new_nbytes >= RELEASE_GIL_BYTES;
-        if !old.pool.is(slf) {
-            old.claim(false)?;
-        }
-        let work = |_: usize, lane: &mut LaneState| -> PyResult<Block> {
-            let claim = old.claim(true)?;
-            let (block, nbytes) = (old.block, old.nbytes);
-            lane.note_peak();
-            // SAFETY: as in `free`; on success only the new pointer is used.
-            let moved = lane
-                .tracked
-                .with(|raw| unsafe {
-                    raw.realloc(
-                        block.0,
-                        layout(nbytes).expect("a live allocation's layout"),
-                        new_nbytes,
-                    )
-                })
-                .map_err(alloc_error)?;
-            claim.retire();
-            Ok(Block(moved))
-        };
-        let moved = this.on_lane(py, Some(old.lane), large, work)??;
-        Ok(Allocation::new(slf, old.lane, moved, new_nbytes))
-    }
-
     /// Live bytes: the sum of the sizes of all live allocations (cymem's
     /// ``Pool.size``).
     #[getter]
@@ -527,209 +453,209 @@ impl Pool {
     }
 }
 
-/// A block of a pool: a zero-copy buffer that keeps its pool alive.
-///
-/// `live` changes only under its lane's lock, which every check of it also
-/// holds. `exports` is raised under the lane's lock (in `__getbuffer__`,
-/// after it checked `live`) and read under it by `free`/`realloc` (which
-/// may run without the GIL, for large blocks): an export and a free or move
-/// are so ordered by the lock. It is lowered without the lock (in
-/// `__releasebuffer__`), which at worst makes a racing `free` refuse with
-/// `BufferError`, as it would have an instant earlier. So relaxed atomics
-/// suffice.
-#[pyclass(frozen, module = "arenapool")]
-pub struct Allocation {
-    pool: Py<Pool>,
-    /// The lane whose engine made the block.
-    lane: usize,
-    block: Block,
-    nbytes: usize,
-    live: AtomicBool,
-    exports: AtomicUsize,
-}
-
-/// A claimed allocation: live, this pool's, not exported.
-struct Claim<'a> {
-    allocation: &'a Allocation,
-}
-
-impl Claim<'_> {
-    /// Marks the allocation freed or moved away.
-    fn retire(self) {
-        self.allocation.live.store(false, Ordering::Relaxed);
-    }
-}
-
-impl Allocation {
-    fn new(pool: &Bound<'_, Pool>, lane: usize, block: Block, nbytes: usize) -> Self {
-        Allocation {
-            pool: pool.clone().unbind(),
-            lane,
-            block,
-            nbytes,
-            live: AtomicBool::new(true),
-            exports: AtomicUsize::new(0),
-        }
+/// `alloc`, `free` and `realloc`: the calls Python makes by the million,
+/// as hand-made `METH_FASTCALL` methods of `Pool` (see `crate::heap_type`),
+/// installed on the class by [`install_methods`].
+impl Pool {
+    /// `alloc(number, elem_size)`.
+    fn alloc(
+        slf: &Bound<'_, Self>,
+        number: usize,
+        elem_size: usize,
+    ) -> PyResult<*mut ffi::PyObject> {
+        let py = slf.py();
+        let nbytes = number
+            .checked_mul(elem_size)
+            .ok_or(AllocError::SizeOverflow { number, elem_size })
+            .map_err(alloc_error)?;
+        let layout = layout(nbytes).map_err(alloc_error)?;
+        let (lane, block) =
+            slf.get()
+                .on_lane(py, None, nbytes >= RELEASE_GIL_BYTES, |index, lane| {
+                    (index, lane.tracked.with(|raw| raw.alloc(layout).map(Block)))
+                })?;
+        Allocation::create(py, slf, lane, block.map_err(alloc_error)?, nbytes)
     }
 
-    /// Checks that this is a live allocation of the pool (`same_pool`) with
-    /// no buffer exported, for `free`/`realloc`. The caller holds the
-    /// allocation's lane's lock.
-    fn claim(&self, same_pool: bool) -> PyResult<Claim<'_>> {
-        if !same_pool {
-            return Err(InvalidAllocationError::new_err(
-                "arenapool: the allocation belongs to another pool",
-            ));
-        }
-        if !self.live.load(Ordering::Relaxed) {
-            return Err(InvalidAllocationError::new_err(
-                "arenapool: the allocation was freed or reallocated",
-            ));
-        }
-        if self.exports.load(Ordering::Relaxed) > 0 {
-            return Err(PyBufferError::new_err(
-                "arenapool: cannot free or move an allocation while its buffer is exported",
-            ));
-        }
-        Ok(Claim { allocation: self })
-    }
-
-    /// The block and length of a live allocation of an open pool.
-    fn live(&self) -> PyResult<(Block, usize)> {
-        let lane = self.pool.get().lane(self.lane, Caller::HoldsGil);
-        if lane.is_none() {
-            return Err(InvalidAllocationError::new_err(
-                "arenapool: the allocation's pool is closed",
-            ));
-        }
-        if !self.live.load(Ordering::Relaxed) {
-            return Err(InvalidAllocationError::new_err(
-                "arenapool: the allocation was freed or reallocated",
-            ));
-        }
-        Ok((self.block, self.nbytes))
-    }
-}
-
-#[pymethods]
-impl Allocation {
-    /// The address of the first byte, for ctypes, cffi or Cython. A plain
-    /// int: it pins nothing, so the block may be freed (or its pool closed)
-    /// under it. To hold the block while a view lives, take a buffer:
-    /// memoryview(a), a.cast(format), numpy.frombuffer(a) or
-    /// (ctypes.c_int * n).from_buffer(a).
-    #[getter]
-    fn address(&self) -> PyResult<usize> {
-        Ok(self.live()?.0 .0.as_ptr() as usize)
-    }
-
-    /// The size in bytes.
-    #[getter]
-    fn nbytes(&self) -> PyResult<usize> {
-        Ok(self.live()?.1)
-    }
-
-    /// cast(format, shape=None) -> memoryview: a typed, writable view of the
-    /// block (``memoryview(a).cast(format, shape)`` in one call). It exports
-    /// the buffer, so while it lives the block cannot be freed or moved, and
-    /// stays valid through close().
-    #[pyo3(signature = (format, shape = None))]
-    fn cast<'py>(
-        slf: &Bound<'py, Self>,
-        format: &str,
-        shape: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let view = pyo3::types::PyMemoryView::from(slf.as_any())?;
-        match shape {
-            Some(shape) => view.call_method1("cast", (format, shape)),
-            None => view.call_method1("cast", (format,)),
-        }
-    }
-
-    /// The Pool that owns this allocation.
-    #[getter]
-    fn pool(&self, py: Python<'_>) -> Py<Pool> {
-        self.pool.clone_ref(py)
-    }
-
-    /// The size in bytes.
-    fn __len__(&self) -> PyResult<usize> {
-        Ok(self.live()?.1)
-    }
-
-    /// Size and address, or that the allocation is no longer valid.
-    fn __repr__(&self) -> String {
-        match self.live() {
-            Ok((block, nbytes)) => format!(
-                "<arenapool.Allocation nbytes={nbytes} address={:#x}>",
-                block.0.as_ptr() as usize
-            ),
-            Err(_) => "<arenapool.Allocation invalid>".to_owned(),
-        }
-    }
-
-    /// Shows the cyclic GC the reference to the pool.
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        // The pool link is not user-settable and is never cleared; the GC
-        // only needs to see the edge.
-        visit.call(&self.pool)
-    }
-
-    /// Exports the block as a writable, contiguous byte buffer.
-    ///
-    /// # Safety
-    ///
-    /// Called by Python with a valid `view` to fill.
-    unsafe fn __getbuffer__(
-        slf: Bound<'_, Self>,
-        view: *mut ffi::Py_buffer,
-        flags: c_int,
-    ) -> PyResult<()> {
+    /// `free(allocation)`.
+    fn free(slf: &Bound<'_, Self>, allocation: &Allocation) -> PyResult<()> {
         let this = slf.get();
-        let pool = this.pool.get();
-        let mut lane = pool.lane(this.lane, Caller::HoldsGil);
-        let refuse = |message: &'static str| {
-            // SAFETY: `view` is valid for writes (caller); an export that fails
-            // must leave no owner in it.
-            unsafe { (*view).obj = ptr::null_mut() };
-            Err(InvalidAllocationError::new_err(message))
-        };
-        let Some(lane) = lane.as_mut() else {
-            return refuse("arenapool: the allocation's pool is closed");
-        };
-        if !this.live.load(Ordering::Relaxed) {
-            return refuse("arenapool: the allocation was freed or reallocated");
+        let same_pool = allocation.pool_object() == slf.as_ptr();
+        if !same_pool {
+            allocation.claim(false)?;
         }
-        // The block stays valid while the export lives: free and realloc
-        // refuse while `exports > 0`, and `close` keeps the lane's memory
-        // while the lane counts exports; `view.obj` (a new reference to
-        // `slf`) keeps the allocation and so the pool alive.
-        // SAFETY: live memory of an open pool, `nbytes` (<= isize::MAX) long.
-        let filled = unsafe {
-            ffi::PyBuffer_FillInfo(
-                view,
-                slf.as_ptr(),
-                this.block.0.as_ptr().cast::<c_void>(),
-                this.nbytes as ffi::Py_ssize_t,
-                0,
-                flags,
-            )
-        };
-        if filled == -1 {
-            return Err(PyErr::fetch(slf.py()));
-        }
-        this.exports.fetch_add(1, Ordering::Relaxed);
-        lane.exports += 1;
+        let mut lane = this
+            .lane(allocation.lane, Caller::HoldsGil)
+            .ok_or_else(closed)?;
+        let claim = allocation.claim(true)?;
+        let (block, nbytes) = (allocation.block, allocation.nbytes);
+        lane.note_peak();
+        // `claim` checked, under the lane's lock: live, this pool's (so made
+        // by this lane's engine), no export; it is retired below, so the
+        // block is freed once.
+        // SAFETY: a live block of this engine with this layout, no other access.
+        lane.tracked.with(|raw| unsafe {
+            raw.dealloc(block.0, layout(nbytes).expect("a live allocation's layout"))
+        });
+        claim.retire();
         Ok(())
     }
 
-    /// Ends an export; never fails.
-    ///
-    /// # Safety
-    ///
-    /// Called by Python once for each successful `__getbuffer__`.
-    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {
-        self.exports.fetch_sub(1, Ordering::Relaxed);
-        self.pool.get().lanes.release_export(self.lane);
+    /// `realloc(allocation, new_nbytes)`.
+    fn realloc(
+        slf: &Bound<'_, Self>,
+        old: &Allocation,
+        new_nbytes: usize,
+    ) -> PyResult<*mut ffi::PyObject> {
+        let py = slf.py();
+        let this = slf.get();
+        layout(new_nbytes).map_err(alloc_error)?;
+        let large = new_nbytes >= RELEASE_GIL_BYTES;
+        if old.pool_object() != slf.as_ptr() {
+            old.claim(false)?;
+        }
+        let work = |_: usize, lane: &mut LaneState| -> PyResult<Block> {
+            let claim = old.claim(true)?;
+            let (block, nbytes) = (old.block, old.nbytes);
+            lane.note_peak();
+            // SAFETY: as in `free`; on success only the new pointer is used.
+            let moved = lane
+                .tracked
+                .with(|raw| unsafe {
+                    raw.realloc(
+                        block.0,
+                        layout(nbytes).expect("a live allocation's layout"),
+                        new_nbytes,
+                    )
+                })
+                .map_err(alloc_error)?;
+            claim.retire();
+            Ok(Block(moved))
+        };
+        let moved = this.on_lane(py, Some(old.lane), large, work)??;
+        Allocation::create(py, slf, old.lane, moved, new_nbytes)
     }
+}
+
+/// The pool a method is called on.
+///
+/// # Safety
+///
+/// `slf` is a `Pool` object (CPython checks a method descriptor's object),
+/// alive for `'a`.
+unsafe fn pool_arg<'a, 'py>(py: Python<'py>, slf: *mut ffi::PyObject) -> Borrowed<'a, 'py, Pool> {
+    // SAFETY: see above.
+    unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<Pool>() }
+}
+
+fastcall_method!(alloc_method, "alloc", |py, slf, [number, elem_size], 0| {
+    // SAFETY: `slf` is the `Pool` called on, the arguments borrowed objects.
+    unsafe {
+        Pool::alloc(
+            &pool_arg(py, slf),
+            size_arg(py, number)?,
+            size_arg(py, elem_size)?,
+        )
+    }
+});
+
+fastcall_method!(free_method, "free", |py, slf, [allocation], 0| {
+    // SAFETY: as in `alloc_method`; `None` is immortal in spirit, and
+    // referenced as any return value is.
+    unsafe {
+        let allocation = Allocation::from_arg(allocation, "allocation")?;
+        Pool::free(&pool_arg(py, slf), allocation)?;
+        let none = ffi::Py_None();
+        ffi::Py_INCREF(none);
+        Ok(none)
+    }
+});
+
+fastcall_method!(
+    realloc_method,
+    "realloc",
+    |py, slf, [allocation, new_nbytes], 0| {
+        // SAFETY: as in `alloc_method`.
+        unsafe {
+            let allocation = Allocation::from_arg(allocation, "allocation")?;
+            Pool::realloc(&pool_arg(py, slf), allocation, size_arg(py, new_nbytes)?)
+        }
+    }
+);
+
+/// `Pool(limit=None)`, as Python calls a type: the arguments in a vector,
+/// with no tuple made (`tp_vectorcall`; `Pool.__new__` stays PyO3's).
+unsafe extern "C" fn new_vectorcall(
+    _ty: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    guarded(ptr::null_mut(), |py| {
+        // SAFETY: CPython's vectorcall arguments, valid for the call.
+        let limit = unsafe {
+            let nargs = ffi::PyVectorcall_NARGS(nargsf);
+            let [limit] = heap_type::fastcall_args(py, "Pool", ["limit"], 1, args, nargs, kwnames)?;
+            if limit.is_null() || limit == ffi::Py_None() {
+                None
+            } else {
+                Some(size_arg(py, limit)?)
+            }
+        };
+        Ok(Bound::new(py, Pool::new(limit))?.into_ptr())
+    })
+}
+
+/// Puts `alloc`, `free` and `realloc` on the `Pool` class, and its
+/// constructor's fast path (PyO3 makes the class; these bypass its call
+/// path: see `crate::heap_type`).
+pub fn install_methods(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    let ty = py.get_type::<Pool>();
+    // SAFETY: the class PyO3 just made (final, no subclass can exist); the
+    // field is documented, never inherited, and read on each call of the
+    // type.
+    unsafe { (*ty.as_type_ptr()).tp_vectorcall = Some(new_vectorcall) };
+    let methods: [(
+        &'static CStr,
+        ffi::PyCFunctionFastWithKeywords,
+        &'static CStr,
+    ); 3] = [
+        (
+            c"alloc",
+            alloc_method,
+            c"alloc($self, /, number, elem_size)\n--\n\n\
+alloc(number, elem_size) -> Allocation: ``number * elem_size`` zeroed bytes, \
+16-byte aligned.",
+        ),
+        (
+            c"free",
+            free_method,
+            c"free($self, /, allocation)\n--\n\n\
+free(allocation): gives the allocation's memory back to the pool; the allocation \
+becomes invalid.",
+        ),
+        (
+            c"realloc",
+            realloc_method,
+            c"realloc($self, /, allocation, new_nbytes)\n--\n\n\
+realloc(allocation, new_nbytes) -> Allocation: the contents moved to (or kept in) \
+a block of ``new_nbytes`` bytes, the new tail zeroed. The old allocation becomes \
+invalid; on error it is unchanged.",
+        ),
+    ];
+    for (name, method, doc) in methods {
+        // CPython keeps a pointer to the definition: it lives for the process.
+        let def = Box::leak(Box::new(heap_type::method_def(name, method, doc)));
+        // SAFETY: the class and a `'static` definition; a new reference or
+        // null with an error set.
+        let descriptor = unsafe { ffi::PyDescr_NewMethod(ty.as_type_ptr(), def) };
+        if descriptor.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: the new reference just made.
+        let descriptor = unsafe { Bound::from_owned_ptr(py, descriptor) };
+        ty.setattr(name.to_str().unwrap_or_default(), descriptor)?;
+    }
+    Ok(())
 }
