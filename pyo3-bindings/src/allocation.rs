@@ -343,9 +343,13 @@ unsafe extern "C" fn getbuffer(
         if !this.live.load(Ordering::Relaxed) {
             return refuse("arenapool: the allocation was freed or reallocated");
         }
+        // The layout it was made with (`alloc`/`realloc` checked it then).
+        let Ok(layout) = crate::pool::layout(this.nbytes) else {
+            return refuse("arenapool: the allocation's size has no layout");
+        };
         // The block stays valid while the export lives: free and realloc
-        // refuse while `exports > 0`, and `close` keeps the lane's memory
-        // while the lane counts exports; `view.obj` (a new reference to the
+        // refuse while `exports > 0`, and `close` keeps every block its lane
+        // lists as exported until the last export of it ends; `view.obj` (a new reference to the
         // allocation) keeps the allocation and so the pool alive.
         // SAFETY: live memory of an open pool, `nbytes` (<= isize::MAX) long.
         let filled = unsafe {
@@ -362,7 +366,7 @@ unsafe extern "C" fn getbuffer(
             return Err(PyErr::fetch(py));
         }
         this.exports.fetch_add(1, Ordering::Relaxed);
-        lane.exports += 1;
+        lane.export(this.block, layout);
         Ok(0)
     })
 }
@@ -373,7 +377,7 @@ unsafe extern "C" fn releasebuffer(object: *mut ffi::PyObject, _view: *mut ffi::
         // SAFETY: a slot of this type, called once per successful export.
         let this = unsafe { this(object) };
         this.exports.fetch_sub(1, Ordering::Relaxed);
-        this.pool(py).release_export(this.lane);
+        this.pool(py).release_export(this.lane, this.block);
         Ok(())
     })
 }

@@ -57,7 +57,9 @@
 //! thread A's lane is reused by A's next allocation of its size, not by
 //! B's. All lanes share the pool's limit, exactly.
 
+use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
+use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -69,6 +71,7 @@ use parking_lot::Mutex;
 
 use crate::accounting::Tracked;
 use crate::fork;
+use crate::pool::Block;
 use crate::registry::Registry;
 
 /// Lanes per pool; threads beyond this many share them.
@@ -96,9 +99,18 @@ pub struct LaneState {
     /// The highest [`size`](Self::size) seen just before a free (see
     /// [`note_peak`](Self::note_peak)).
     peak: usize,
-    /// Buffer exports alive of this lane's Python-level allocations: while
-    /// any is, a closed lane keeps its memory (see [`LaneSet::close`]).
-    pub exports: usize,
+    /// The blocks of this lane's Python-level allocations with buffer
+    /// exports alive, by address: a closed lane keeps these (and frees the
+    /// rest: see [`LaneSet::close`]) until their last export ends.
+    exported: HashMap<usize, Exported>,
+}
+
+/// A block with buffer exports alive.
+struct Exported {
+    block: Block,
+    layout: Layout,
+    /// Exports alive (at least one while listed).
+    count: usize,
 }
 
 impl LaneState {
@@ -109,8 +121,39 @@ impl LaneState {
             c_blocks: Registry::default(),
             open: false,
             peak: 0,
-            exports: 0,
+            exported: HashMap::new(),
         }
+    }
+
+    /// Records a buffer export of `block` (live, of this lane, made with
+    /// `layout`).
+    pub fn export(&mut self, block: Block, layout: Layout) {
+        let entry = self
+            .exported
+            .entry(block.as_ptr() as usize)
+            .or_insert(Exported {
+                block,
+                layout,
+                count: 0,
+            });
+        entry.count += 1;
+    }
+
+    /// For a lane being closed with exports alive: frees every block but the
+    /// exported ones (see `RawPool::retain`), and the C blocks' registry
+    /// with them.
+    fn retain_exported(&mut self) {
+        let keep: Vec<_> = (self.exported.values())
+            .map(|exported| (exported.block.0, exported.layout))
+            .collect();
+        // SAFETY: the lane is shut (`open` is false, set under this lock), so
+        // no call will use any of its blocks again, and the registry that
+        // lists the C blocks goes below; an exported block is live (free and
+        // realloc refuse while it is exported) with the layout it was made
+        // with, listed once (by address); the binding registers no values.
+        self.tracked.with(|raw| unsafe { raw.retain(&keep) });
+        // Its leaves were blocks of the engine, freed just now.
+        self.c_blocks = Registry::default();
     }
 
     /// Live bytes requested: the engine's count, less the registry's own
@@ -210,7 +253,7 @@ impl Lane {
                 c_blocks: Registry::default(),
                 open: true,
                 peak: 0,
-                exports: 0,
+                exported: HashMap::new(),
             }),
         }
     }
@@ -510,8 +553,11 @@ impl LaneSet {
     }
 
     /// Shuts every lane, then frees the memory of every lane that has no
-    /// buffer exported; a lane that has keeps it, valid under the exports,
-    /// until [`release_export`](Self::release_export) ends its last one.
+    /// buffer exported; a lane that has frees every block but the exported
+    /// ones (large blocks one by one; its chunks of small blocks only if no
+    /// exported block is small, since a chunk cannot be given back in part),
+    /// and [`release_export`](Self::release_export) frees each of those
+    /// when its last export ends, the lane's memory with the last one.
     /// Holds the GIL.
     pub fn close(&self) {
         // First the set, then every lane is marked shut, so that no call
@@ -524,23 +570,48 @@ impl LaneSet {
         for (_, lane) in self.made() {
             let freed = {
                 let mut lane = lane.lock(Caller::HoldsGil);
-                (lane.exports == 0).then(|| std::mem::replace(&mut *lane, LaneState::shut()))
+                if lane.exported.is_empty() {
+                    Some(std::mem::replace(&mut *lane, LaneState::shut()))
+                } else {
+                    lane.retain_exported();
+                    None
+                }
             };
             // Freed outside the lock: it may take a while for large pools.
             drop(freed);
         }
     }
 
-    /// Ends one buffer export of an allocation of lane `index`; frees the
-    /// lane's memory if the pool was closed and that was its last export.
-    /// Holds the GIL (`__releasebuffer__`), as `close` does: the two are
-    /// ordered by it and by the lane's lock.
-    pub fn release_export(&self, index: usize) {
+    /// Ends one buffer export of `block`, of lane `index`. Once a closed
+    /// lane's block has no export left it is freed, and the lane's memory
+    /// with the last one. Holds the GIL (`releasebuffer`), as `close` does:
+    /// the two are ordered by it and by the lane's lock.
+    pub fn release_export(&self, index: usize, block: Block) {
         let freed = {
             let mut lane = self.get_or_make(index).lock(Caller::HoldsGil);
-            lane.exports = lane.exports.saturating_sub(1);
-            (lane.exports == 0 && !lane.open)
-                .then(|| std::mem::replace(&mut *lane, LaneState::shut()))
+            let (address, open) = (block.as_ptr() as usize, lane.open);
+            let Some(exported) = lane.exported.get_mut(&address) else {
+                return;
+            };
+            exported.count -= 1;
+            if exported.count > 0 || open {
+                if exported.count == 0 {
+                    lane.exported.remove(&address);
+                }
+                return;
+            }
+            let layout = exported.layout;
+            lane.exported.remove(&address);
+            if lane.exported.is_empty() {
+                Some(std::mem::replace(&mut *lane, LaneState::shut()))
+            } else {
+                // SAFETY: a block the closed lane kept for its exports (live,
+                // made with `layout`), the last of which just ended: nothing
+                // uses it again (its allocation raises on a closed pool).
+                lane.tracked
+                    .with(|raw| unsafe { raw.dealloc(block.0, layout) });
+                None
+            }
         };
         drop(freed);
     }

@@ -8,6 +8,9 @@
 //! references to it; every misuse is an exception. Work done without the
 //! GIL (large blocks, the C-level calls of `capi`) meets a fork gate
 //! (`fork`), so that a pool inherited by a child of `os.fork()` works there.
+//! What Python makes and calls by the million — `Address`, `Allocation`,
+//! `Pool()` and its `alloc`/`free`/`realloc` — is made by hand with
+//! CPython's C API (`heap_type`), outside PyO3's call path.
 
 mod accounting;
 mod address;

@@ -25,7 +25,7 @@ const ALIGN: usize = 16;
 
 /// A block pointer that may cross threads: the pool's lock guards its use.
 #[derive(Clone, Copy)]
-pub struct Block(NonNull<u8>);
+pub struct Block(pub NonNull<u8>);
 
 impl Block {
     /// The block's first byte.
@@ -43,7 +43,7 @@ unsafe impl Send for Block {}
 // SAFETY: shared references to a `Block` only copy the pointer; see `Send`.
 unsafe impl Sync for Block {}
 
-fn layout(nbytes: usize) -> Result<Layout, AllocError> {
+pub fn layout(nbytes: usize) -> Result<Layout, AllocError> {
     Layout::from_size_align(nbytes, ALIGN).map_err(|_| AllocError::LayoutTooLarge {
         size: nbytes,
         align: ALIGN,
@@ -132,9 +132,9 @@ impl Pool {
         self.lanes.register();
     }
 
-    /// Ends one buffer export of a block of lane `lane`.
-    pub fn release_export(&self, lane: usize) {
-        self.lanes.release_export(lane);
+    /// Ends one buffer export of `block`, of lane `lane`.
+    pub fn release_export(&self, lane: usize, block: Block) {
+        self.lanes.release_export(lane, block);
     }
 }
 
@@ -405,9 +405,10 @@ impl Pool {
     }
 
     /// close(): frees every allocation at once; later calls raise. Never
-    /// fails: a buffer still exported (a memoryview, a numpy array, a ctypes
-    /// view) stays valid, and the memory of its lane is freed when the last
-    /// such export is released.
+    /// fails: a block whose buffer is still exported (to a memoryview, a
+    /// numpy array, a ctypes view) stays valid and is freed when its last
+    /// export is released; so are the chunks of small blocks (4 KiB or
+    /// less) of its thread's lane, if it is one of them.
     fn close(&self) -> PyResult<()> {
         self.open.store(false, Ordering::Release);
         self.lanes.close();

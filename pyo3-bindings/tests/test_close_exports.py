@@ -162,3 +162,62 @@ def test_ctypes_from_buffer_is_the_pinned_route_for_ctypes():
     del arr
     gc.collect()
     pool.free(a)
+
+
+def test_close_frees_every_unexported_block_of_a_lane_with_exports():
+    # One thread, so one lane: 64 large blocks of 1 MiB and many small ones,
+    # one large block exported. close() frees all the rest (the lane used
+    # to keep everything until the view went: 64 MiB for an 8 KiB view).
+    start = settled()
+    pool = Pool()
+    blocks = [pool.alloc(1, 1 << 20) for _ in range(64)]
+    small = [pool.alloc(1, 48) for _ in range(10_000)]
+    exported = pool.alloc(1000, 8)
+    view = np.frombuffer(exported, "f8")
+    view[:] = 7.0
+    assert settled() - start > 64 << 20
+    pool.close()
+    held = settled() - start
+    assert 8000 <= held < 8000 + 4096, held  # the exported block alone
+    assert (view == 7.0).all()
+    view[0] = 1.0  # still writable
+    del view
+    assert settled() == start
+    del blocks, small, exported
+
+
+def test_each_exported_block_is_freed_at_its_own_last_release():
+    start = settled()
+    pool = Pool()
+    first, second = pool.alloc(1, 1 << 20), pool.alloc(1, 1 << 20)
+    a = memoryview(first)
+    b1, b2 = memoryview(second), np.frombuffer(second, "u1")
+    pool.close()
+    both = settled() - start
+    assert 2 << 20 <= both < (2 << 20) + 4096, both
+    del a  # first's memory goes now, not with the last view of the lane
+    assert settled() - start < both - (1 << 20) + 4096
+    del b1  # second still has an export
+    b2[:4] = 1
+    assert settled() - start >= 1 << 20
+    del b2
+    assert settled() == start
+
+
+def test_a_small_exported_block_keeps_the_chunks_and_frees_the_large_blocks():
+    # A small block lives in a chunk, which cannot be given back in part:
+    # the chunks stay until its view goes; every large block goes at close.
+    start = settled()
+    pool = Pool()
+    large = [pool.alloc(1, 1 << 20) for _ in range(16)]
+    small = pool.alloc(1, 64)
+    view = memoryview(small)
+    view[:] = b"x" * 64
+    before_close = settled() - start
+    pool.close()
+    held = settled() - start
+    assert 64 <= held < 1 << 20, (held, before_close)
+    assert bytes(view) == b"x" * 64
+    del view
+    assert settled() == start
+    del large

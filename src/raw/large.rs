@@ -160,6 +160,38 @@ impl LargeBlocks {
         }
     }
 
+    /// Frees every block whose data address is not in `keep` (sorted
+    /// ascending).
+    ///
+    /// # Safety
+    ///
+    /// No block freed here is used again.
+    pub unsafe fn retain(&mut self, keep: &[usize]) {
+        let mut header = self.head;
+        while !header.is_null() {
+            // SAFETY: every linked header starts a live allocation made by
+            // `alloc`/`realloc` with the system layout recorded in it; `next`
+            // is read before the block may be freed; a freed block is unused
+            // from now on (caller).
+            unsafe {
+                let Header {
+                    next, size, align, ..
+                } = header.read();
+                let data = header as usize + offset(align);
+                if keep.binary_search(&data).is_err() {
+                    self.unlink(NonNull::new_unchecked(header));
+                    alloc::dealloc(
+                        header.cast(),
+                        Layout::from_size_align_unchecked(size, align),
+                    );
+                    self.count -= 1;
+                    self.bytes -= size;
+                }
+                header = next;
+            }
+        }
+    }
+
     /// Frees every block.
     pub fn free_all(&mut self) {
         let mut header = self.head;

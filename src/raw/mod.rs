@@ -976,6 +976,83 @@ impl RawPool {
         layout.size() <= SMALL_MAX && layout.align() <= SMALL_MAX_ALIGN
     }
 
+    /// Frees every block but those of `keep`, for an owner done with the
+    /// rest while a few blocks must stay valid (the Python binding closing a
+    /// pool whose buffers are still exported).
+    ///
+    /// Large blocks go back to the system one by one. The chunks of small
+    /// blocks all go if no kept block is small; if one is, they all stay (a
+    /// chunk cannot be given back in part), the other small blocks lost
+    /// inside them. The kept blocks stay valid, and are freed as usual (by
+    /// [`dealloc`](Self::dealloc), or with the engine); the accounting then
+    /// counts them alone.
+    ///
+    /// # Safety
+    ///
+    /// Each entry of `keep` is a live block of this engine with the layout
+    /// it was made with, listed once; no other block of the engine is used
+    /// again; no value is registered
+    /// ([`alloc_droppable`](Self::alloc_droppable)).
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use arenapool::raw::RawPool;
+    ///
+    /// let mut raw = RawPool::new(None);
+    /// let (small, large) = (Layout::new::<[u8; 64]>(), Layout::new::<[u8; 100_000]>());
+    /// let kept = raw.alloc(large).unwrap();
+    /// for _ in 0..10 {
+    ///     raw.alloc(large).unwrap();
+    ///     raw.alloc(small).unwrap();
+    /// }
+    /// // SAFETY: `kept` is live with `large`; the other blocks are never used.
+    /// unsafe { raw.retain(&[(kept, large)]) };
+    /// assert_eq!((raw.size(), raw.stats().chunks), (100_000, 0));
+    /// assert!(raw.reserved_bytes() < 2 * 100_000);
+    /// ```
+    pub unsafe fn retain(&mut self, keep: &[(NonNull<u8>, Layout)]) {
+        self.note_peak();
+        let before = self.reserved_bytes();
+        let mut large = Vec::new();
+        let (mut any_small, mut small_live, mut large_live) = (false, 0usize, 0usize);
+        for &(block, layout) in keep {
+            match kind_of(layout.size(), layout.align()) {
+                Kind::Large => {
+                    large.push(block.as_ptr() as usize);
+                    large_live += layout.size();
+                }
+                Kind::Small { .. } => {
+                    any_small = true;
+                    small_live += layout.size();
+                }
+                Kind::Empty => {}
+            }
+        }
+        large.sort_unstable();
+        // SAFETY: only the kept blocks are used again (caller).
+        unsafe { self.large.retain(&large) };
+        if any_small {
+            // Every carved byte is in a kept block, a free list, or lost:
+            // the blocks let go count as waste, so that `live_bytes` is the
+            // kept blocks', and a later free of one of them settles as usual.
+            self.waste = self
+                .arena
+                .carved_bytes()
+                .wrapping_sub(self.free.bytes())
+                .wrapping_sub(self.free.lost_bytes())
+                .wrapping_sub(small_live);
+        } else {
+            // No small block is used again: every chunk goes, and with them
+            // the free lists that point into them.
+            self.free.clear();
+            self.arena = Arena::new();
+            self.waste = 0;
+        }
+        self.large_live = large_live;
+        self.live_allocations = keep.len();
+        self.give_back(before - self.reserved_bytes());
+    }
+
     /// Moves a block of this engine to a new block of `to`, resized to
     /// `new_size` bytes as [`realloc`](Self::realloc) does (contents kept,
     /// tail zeroed), and frees the old one here.
