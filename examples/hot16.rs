@@ -3,13 +3,13 @@ use std::time::Instant;
 #[inline(never)]
 fn run_handle(pool: &arenapool::Pool, n: usize) {
     for _ in 0..n {
-        black_box(pool.alloc(1, 16));
+        let _ = black_box(pool.alloc(1, 16));
     }
 }
 #[inline(never)]
 fn run_typed(pool: &arenapool::Pool, n: usize) {
     for _ in 0..n {
-        black_box(pool.alloc_zeroed::<[u8; 16]>());
+        let _ = black_box(pool.alloc_zeroed::<[u8; 16]>());
     }
 }
 #[inline(never)]

@@ -3,6 +3,7 @@
 //! pool routes to its engine(s).
 
 use core::alloc::Layout;
+use core::fmt;
 use core::mem;
 use core::ptr::{self, NonNull};
 
@@ -17,6 +18,9 @@ pub(crate) trait Backend {
     /// The identity handles of this pool carry: stable while any handle
     /// borrows the pool.
     fn id(&self) -> NonNull<()>;
+
+    /// Bytes the pool holds from the system allocator.
+    fn reserved_bytes(&self) -> usize;
 
     /// [`RawPool::alloc`] (zeroed) or [`RawPool::alloc_uninit`].
     fn alloc_layout(&self, layout: Layout, zeroed: bool) -> Result<NonNull<u8>, AllocError>;
@@ -170,6 +174,149 @@ pub(crate) fn try_alloc_str<'p, B: Backend>(
     let ptr = bytes.into_raw();
     // SAFETY: a copy of `src`, so valid UTF-8; `str` has the layout of `[u8]`.
     Ok(unsafe { handle(pool, NonNull::new_unchecked(ptr.as_ptr() as *mut str)) })
+}
+
+#[inline(always)]
+pub(crate) fn try_alloc_with<B: Backend, T: Send + 'static>(
+    pool: &B,
+    f: impl FnOnce() -> T,
+) -> Result<Handle<'_, T>, AllocError> {
+    if mem::needs_drop::<T>() {
+        // Made before it is registered: a panic in `f` must not leave a
+        // registered slot without a value for the pool to drop.
+        return try_alloc_value(pool, f());
+    }
+    let slot = pool.alloc_layout(Layout::new::<T>(), false)?.cast::<T>();
+    // SAFETY: fresh memory for a `T`, aligned for it; no engine is borrowed
+    // while `f` runs, and if it panics the block stays allocated, unused.
+    unsafe { slot.as_ptr().write(f()) };
+    // SAFETY: an initialised `T` of this pool, no other access.
+    Ok(unsafe { handle(pool, slot) })
+}
+
+#[inline(always)]
+// The pool hands out fresh memory through `&self`, as bumpalo's `alloc`.
+#[allow(clippy::mut_from_ref)]
+pub(crate) fn try_alloc_nodrop_with<B: Backend, T>(
+    pool: &B,
+    f: impl FnOnce() -> T,
+) -> Result<&mut T, AllocError> {
+    let slot = pool.alloc_layout(Layout::new::<T>(), false)?.cast::<T>();
+    // SAFETY: as in `try_alloc_with`.
+    unsafe { slot.as_ptr().write(f()) };
+    // SAFETY: an initialised `T` of this pool, reachable only through this
+    // reference, which borrows the pool: the memory outlives it (the pool
+    // frees it, without dropping the value, when it resets or drops, which
+    // the borrow rules out until then).
+    Ok(unsafe { &mut *slot.as_ptr() })
+}
+
+#[inline]
+pub(crate) fn try_alloc_slice_fill_with<B: Backend, T>(
+    pool: &B,
+    len: usize,
+    mut f: impl FnMut(usize) -> T,
+) -> Result<Handle<'_, [T]>, AllocError> {
+    const { assert!(!mem::needs_drop::<T>(), "{}", NEEDS_DROP) };
+    let block = pool
+        .alloc_layout(array_layout::<T>(len)?, false)?
+        .cast::<T>();
+    for i in 0..len {
+        // SAFETY: element `i` of the new block, which has room for `len`;
+        // no engine is borrowed while `f` runs, and if it panics the block
+        // stays allocated, unused (`T` has no drop glue to leak).
+        unsafe { block.as_ptr().add(i).write(f(i)) };
+    }
+    // SAFETY: `len` initialised `T`s of this pool, no other access.
+    Ok(unsafe { handle(pool, NonNull::slice_from_raw_parts(block, len)) })
+}
+
+/// Why the slice calls take only types without drop glue.
+const NEEDS_DROP: &str = "arenapool: the slice calls take types without drop glue (the pool \
+runs destructors of single values only): put a Vec<T> in the pool with alloc_value instead";
+
+#[inline]
+pub(crate) fn try_alloc_slice_fill_iter<B: Backend, T, I>(
+    pool: &B,
+    iter: I,
+) -> Result<Handle<'_, [T]>, AllocError>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let mut iter = iter.into_iter();
+    try_alloc_slice_fill_with(pool, iter.len(), |_| {
+        iter.next().unwrap_or_else(|| {
+            panic!("arenapool: an ExactSizeIterator yielded fewer items than its len()")
+        })
+    })
+}
+
+#[inline]
+pub(crate) fn try_alloc_slice_clone<'p, B: Backend, T: Clone>(
+    pool: &'p B,
+    src: &[T],
+) -> Result<Handle<'p, [T]>, AllocError> {
+    try_alloc_slice_fill_with(pool, src.len(), |i| src[i].clone())
+}
+
+pub(crate) fn try_alloc_fmt<'p, B: Backend>(
+    pool: &'p B,
+    args: fmt::Arguments<'_>,
+) -> Result<Handle<'p, str>, AllocError> {
+    if let Some(text) = args.as_str() {
+        return try_alloc_str(pool, text);
+    }
+    /// Formats into a byte block of the pool, grown by `realloc` (in place:
+    /// it is the newest block while the formatting runs, unless the
+    /// arguments allocate from the pool themselves).
+    struct Writer<'p, B: Backend> {
+        pool: &'p B,
+        buf: Handle<'p, [u8]>,
+        len: usize,
+        error: Option<AllocError>,
+    }
+    impl<B: Backend> fmt::Write for Writer<'_, B> {
+        fn write_str(&mut self, text: &str) -> fmt::Result {
+            let end = self.len.checked_add(text.len()).ok_or(fmt::Error)?;
+            if end > self.buf.len() {
+                let grown = end.max(self.buf.len().saturating_mul(2)).max(64);
+                if let Err(err) = try_realloc(self.pool, &mut self.buf, grown) {
+                    self.error = Some(err);
+                    return Err(fmt::Error);
+                }
+            }
+            self.buf[self.len..end].copy_from_slice(text.as_bytes());
+            self.len = end;
+            Ok(())
+        }
+    }
+    let mut writer = Writer {
+        pool,
+        buf: try_alloc(pool, 0, 1)?,
+        len: 0,
+        error: None,
+    };
+    let written = fmt::write(&mut writer, args);
+    let Writer {
+        mut buf,
+        len,
+        error,
+        ..
+    } = writer;
+    if let Err(fmt::Error) = written {
+        let _ = try_free(pool, buf);
+        match error {
+            Some(err) => return Err(err),
+            None => panic!("arenapool: a formatting trait implementation returned an error"),
+        }
+    }
+    // Shrinking the newest block is in place and cannot fail.
+    try_realloc(pool, &mut buf, len)?;
+    let bytes = buf.into_raw();
+    // SAFETY: the bytes `fmt::write` wrote, from `&str`s: valid UTF-8; `str`
+    // has the layout of `[u8]`; a block of this pool with no other access.
+    Ok(unsafe { handle(pool, NonNull::new_unchecked(bytes.as_ptr() as *mut str)) })
 }
 
 #[inline]

@@ -1,6 +1,9 @@
 //! `Handle`: a pointer into a pool that cannot outlive it.
 
+use core::borrow::{Borrow, BorrowMut};
+use core::cmp::Ordering;
 use core::fmt;
+use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
@@ -28,6 +31,7 @@ use core::ptr::NonNull;
 /// assert_eq!(*tokens, [0, 7, 0, 0]);
 /// pool.free(tokens);
 /// ```
+#[must_use = "a dropped handle keeps its block until the pool goes; give it to `free` to recycle it"]
 pub struct Handle<'p, T: ?Sized> {
     ptr: NonNull<T>,
     /// The engine that made the block; only compared, never dereferenced.
@@ -177,5 +181,90 @@ impl<T: ?Sized> AsRef<T> for Handle<'_, T> {
 impl<T: ?Sized> AsMut<T> for Handle<'_, T> {
     fn as_mut(&mut self) -> &mut T {
         self
+    }
+}
+
+impl<T: ?Sized> Borrow<T> for Handle<'_, T> {
+    fn borrow(&self) -> &T {
+        self
+    }
+}
+
+impl<T: ?Sized> BorrowMut<T> for Handle<'_, T> {
+    fn borrow_mut(&mut self) -> &mut T {
+        self
+    }
+}
+
+/// Shows the value, as `Box` does.
+///
+/// ```
+/// let pool = arenapool::Pool::new();
+/// assert_eq!(pool.alloc_str("Doc").to_string(), "Doc");
+/// ```
+impl<T: ?Sized + fmt::Display> fmt::Display for Handle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+/// Compares the values, as `Box` does (also across pools).
+///
+/// ```
+/// let pool = arenapool::Pool::new();
+/// assert_eq!(pool.alloc_str("a"), pool.alloc_str("a"));
+/// ```
+impl<T: ?Sized + PartialEq<U>, U: ?Sized> PartialEq<Handle<'_, U>> for Handle<'_, T> {
+    fn eq(&self, other: &Handle<'_, U>) -> bool {
+        **self == **other
+    }
+}
+
+/// Compares the value with a reference, so that `assert_eq!(h, "abc")`
+/// and `h == &[1, 2][..]` work.
+///
+/// ```
+/// let pool = arenapool::Pool::new();
+/// assert_eq!(pool.alloc_str("abc"), "abc");
+/// assert!(pool.alloc_copy(5u8) == &5);
+/// ```
+impl<T: ?Sized + PartialEq<U>, U: ?Sized> PartialEq<&U> for Handle<'_, T> {
+    fn eq(&self, other: &&U) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: ?Sized + Eq> Eq for Handle<'_, T> {}
+
+/// Orders by value.
+///
+/// ```
+/// let pool = arenapool::Pool::new();
+/// assert!(pool.alloc_str("a") < pool.alloc_str("b"));
+/// ```
+impl<T: ?Sized + PartialOrd<U>, U: ?Sized> PartialOrd<Handle<'_, U>> for Handle<'_, T> {
+    fn partial_cmp(&self, other: &Handle<'_, U>) -> Option<Ordering> {
+        (**self).partial_cmp(&**other)
+    }
+}
+
+impl<T: ?Sized + Ord> Ord for Handle<'_, T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+/// Hashes the value, as `Box` does, so a handle and its value hash alike
+/// (with `Borrow`, a `HashSet<Handle<str>>` is searched with a `&str`).
+///
+/// ```
+/// use std::collections::HashSet;
+/// let pool = arenapool::Pool::new();
+/// let words: HashSet<_> = ["a", "b"].into_iter().map(|w| pool.alloc_str(w)).collect();
+/// assert!(words.contains("b"));
+/// ```
+impl<T: ?Sized + Hash> Hash for Handle<'_, T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
     }
 }

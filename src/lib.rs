@@ -136,6 +136,7 @@ mod handle;
 mod pool;
 pub mod raw;
 mod stats;
+mod surface;
 mod sync;
 
 pub use bytemuck::Zeroable;
@@ -143,6 +144,7 @@ pub use error::AllocError;
 pub use handle::Handle;
 pub use pool::Pool;
 pub use stats::Stats;
+pub use surface::DroppedByPool;
 pub use sync::SyncPool;
 
 /// The README's examples, compiled and run as doctests.

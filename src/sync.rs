@@ -37,6 +37,7 @@ use parking_lot::Mutex;
 use crate::backend::{self, Backend};
 use crate::error::unwrap_or_fail;
 use crate::raw::{DropFn, RawPool, Shared};
+use crate::surface::DroppedByPool;
 use crate::{AllocError, Handle, Stats};
 
 /// A pool shared by threads: `Send + Sync`, with the same calls as
@@ -353,250 +354,9 @@ impl SyncPool {
         }
     }
 
-    // --- the calls of `Pool` -------------------------------------------
+    // --- the calls of `Pool`, from any thread -------------------------
 
-    /// cymem's `alloc(number, elem_size)`: zeroed bytes, 16-byte aligned.
-    /// See [`Pool::alloc`](crate::Pool::alloc).
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// let block = pool.alloc(10, 8);
-    /// assert!(block.len() == 80 && block.iter().all(|&b| b == 0));
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// As [`Pool::alloc`](crate::Pool::alloc).
-    #[inline]
-    #[track_caller]
-    pub fn alloc(&self, number: usize, elem_size: usize) -> Handle<'_, [u8]> {
-        unwrap_or_fail(self.try_alloc(number, elem_size))
-    }
-
-    /// Fallible [`alloc`](Self::alloc).
-    ///
-    /// # Errors
-    ///
-    /// As [`Pool::try_alloc`](crate::Pool::try_alloc).
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// assert!(pool.try_alloc(1 << 62, 8).is_err());
-    /// ```
-    #[inline]
-    pub fn try_alloc(
-        &self,
-        number: usize,
-        elem_size: usize,
-    ) -> Result<Handle<'_, [u8]>, AllocError> {
-        backend::try_alloc(self, number, elem_size)
-    }
-
-    /// Moves `value` into the pool; its destructor runs at
-    /// [`free`](Self::free), [`reset`](Self::reset) or drop. See
-    /// [`Pool::alloc_value`](crate::Pool::alloc_value).
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// let name = pool.alloc_value(String::from("Vocab"));
-    /// assert_eq!(*name, "Vocab");
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// If the pool's limit would be exceeded.
-    #[inline]
-    #[track_caller]
-    pub fn alloc_value<T: Send + 'static>(&self, value: T) -> Handle<'_, T> {
-        unwrap_or_fail(self.try_alloc_value(value))
-    }
-
-    /// Fallible [`alloc_value`](Self::alloc_value); on error `value` is dropped.
-    ///
-    /// # Errors
-    ///
-    /// [`AllocError::LimitExceeded`] or [`AllocError::OutOfMemory`].
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::with_limit(0);
-    /// assert!(pool.try_alloc_value(String::from("x")).is_err());
-    /// ```
-    #[inline]
-    pub fn try_alloc_value<T: Send + 'static>(
-        &self,
-        value: T,
-    ) -> Result<Handle<'_, T>, AllocError> {
-        backend::try_alloc_value(self, value)
-    }
-
-    /// Copies a `Copy` value into the pool.
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// assert_eq!(*pool.alloc_copy(7u16), 7);
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// If the pool's limit would be exceeded.
-    #[inline]
-    #[track_caller]
-    pub fn alloc_copy<T: Copy>(&self, value: T) -> Handle<'_, T> {
-        unwrap_or_fail(backend::try_alloc_copy(self, value))
-    }
-
-    /// Copies a slice of `Copy` values into the pool.
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// assert_eq!(*pool.alloc_slice_copy(&[1, 2]), [1, 2]);
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// If the pool's limit would be exceeded.
-    #[inline]
-    #[track_caller]
-    pub fn alloc_slice_copy<T: Copy>(&self, src: &[T]) -> Handle<'_, [T]> {
-        unwrap_or_fail(backend::try_alloc_slice_copy(self, src))
-    }
-
-    /// Copies a string into the pool.
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// assert_eq!(&*pool.alloc_str("Doc"), "Doc");
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// If the pool's limit would be exceeded.
-    #[inline]
-    #[track_caller]
-    pub fn alloc_str(&self, src: &str) -> Handle<'_, str> {
-        unwrap_or_fail(backend::try_alloc_str(self, src))
-    }
-
-    /// Allocates a zeroed `T`.
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// assert_eq!(*pool.alloc_zeroed::<[u32; 4]>(), [0; 4]);
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// If the pool's limit would be exceeded.
-    #[inline]
-    #[track_caller]
-    pub fn alloc_zeroed<T: Zeroable + Copy>(&self) -> Handle<'_, T> {
-        unwrap_or_fail(backend::try_alloc_zeroed(self))
-    }
-
-    /// Allocates `len` zeroed `T`s.
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// assert_eq!(*pool.alloc_slice_zeroed::<u8>(3), [0; 3]);
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// If the size overflows or the pool's limit would be exceeded.
-    #[inline]
-    #[track_caller]
-    pub fn alloc_slice_zeroed<T: Zeroable + Copy>(&self, len: usize) -> Handle<'_, [T]> {
-        unwrap_or_fail(self.try_alloc_slice_zeroed(len))
-    }
-
-    /// Fallible [`alloc_slice_zeroed`](Self::alloc_slice_zeroed).
-    ///
-    /// # Errors
-    ///
-    /// As [`Pool::try_alloc_slice_zeroed`](crate::Pool::try_alloc_slice_zeroed).
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// assert!(pool.try_alloc_slice_zeroed::<u64>(usize::MAX / 4).is_err());
-    /// ```
-    #[inline]
-    pub fn try_alloc_slice_zeroed<T: Zeroable + Copy>(
-        &self,
-        len: usize,
-    ) -> Result<Handle<'_, [T]>, AllocError> {
-        backend::try_alloc_slice_zeroed(self, len)
-    }
-
-    /// Gives an allocation back, from any thread. See
-    /// [`Pool::free`](crate::Pool::free).
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// pool.free(pool.alloc(1, 64));
-    /// assert_eq!(pool.size(), 0);
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// If `handle` was made by another pool (nothing is freed then).
-    #[inline]
-    #[track_caller]
-    pub fn free<T: ?Sized>(&self, handle: Handle<'_, T>) {
-        if backend::try_free(self, handle).is_err() {
-            backend::foreign_handle();
-        }
-    }
-
-    /// Resizes a slice allocation, from any thread. See
-    /// [`Pool::realloc`](crate::Pool::realloc).
-    ///
-    /// ```
-    /// let pool = arenapool::SyncPool::new();
-    /// let mut ids = pool.alloc_slice_copy(&[1u32]);
-    /// pool.realloc(&mut ids, 3);
-    /// assert_eq!(*ids, [1, 0, 0]);
-    /// ```
-    ///
-    /// # Panics
-    ///
-    /// If `handle` was made by another pool, or as
-    /// [`try_realloc`](Self::try_realloc) errs.
-    #[inline]
-    #[track_caller]
-    pub fn realloc<T: Zeroable + Copy>(&self, handle: &mut Handle<'_, [T]>, new_len: usize) {
-        unwrap_or_fail(self.try_realloc(handle, new_len))
-    }
-
-    /// Fallible [`realloc`](Self::realloc); on error the handle is unchanged.
-    ///
-    /// # Errors
-    ///
-    /// As [`Pool::try_realloc`](crate::Pool::try_realloc).
-    ///
-    /// ```
-    /// let (a, b) = (arenapool::SyncPool::new(), arenapool::SyncPool::new());
-    /// let mut h = a.alloc(1, 8);
-    /// assert!(b.try_realloc(&mut h, 16).is_err());
-    /// ```
-    pub fn try_realloc<T: Zeroable + Copy>(
-        &self,
-        handle: &mut Handle<'_, [T]>,
-        new_len: usize,
-    ) -> Result<(), AllocError> {
-        backend::try_realloc(self, handle, new_len)
-    }
-
-    /// Whether `handle` was made by this pool.
-    ///
-    /// ```
-    /// let (a, b) = (arenapool::SyncPool::new(), arenapool::SyncPool::new());
-    /// let h = a.alloc(1, 1);
-    /// assert!(a.owns(&h) && !b.owns(&h));
-    /// ```
-    #[inline]
-    pub fn owns<T: ?Sized>(&self, handle: &Handle<'_, T>) -> bool {
-        backend::owns(self, handle)
-    }
+    crate::surface::typed_calls!(SyncPool);
 
     /// Live bytes over all threads, as cymem's `Pool.size`.
     ///
@@ -724,6 +484,10 @@ impl Backend for SyncPool {
     #[inline(always)]
     fn id(&self) -> NonNull<()> {
         NonNull::from(self).cast()
+    }
+
+    fn reserved_bytes(&self) -> usize {
+        self.shared.reserved()
     }
 
     #[inline(always)]

@@ -231,7 +231,7 @@ fn overflow_is_an_error_never_a_short_block() {
     expected = "allocation size overflows usize: 4611686018427387904 elements of 8 bytes"
 )]
 fn infallible_overflow_panics_with_the_message() {
-    Pool::new().alloc(1 << 62, 8);
+    let _ = Pool::new().alloc(1 << 62, 8);
 }
 
 #[test]
@@ -312,7 +312,7 @@ fn limit_exceeded_leaves_the_pool_serving_and_data_intact() {
 #[test]
 #[should_panic(expected = "pool limit of 0 bytes exceeded")]
 fn infallible_limit_panics_with_the_message() {
-    Pool::with_limit(0).alloc(1, 1);
+    let _ = Pool::with_limit(0).alloc(1, 1);
 }
 
 #[test]

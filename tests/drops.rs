@@ -72,7 +72,7 @@ fn reset_and_drop_run_what_is_left_exactly_once() {
     pool.reset();
     assert_eq!(count(&drops), n);
     for _ in 0..10 {
-        pool.alloc_value(counted(&drops));
+        let _ = pool.alloc_value(counted(&drops));
     }
     drop(pool);
     assert_eq!(count(&drops), n + 10);
@@ -95,10 +95,10 @@ fn values_of_many_layouts_are_dropped() {
     let pool = Pool::new();
     let w = pool.alloc_value(Wide(counted(&drops)));
     assert_eq!(arenapool::Handle::as_ptr(&w) as usize % 64, 0);
-    pool.alloc_value(Big(counted(&drops), [7; 10_000]));
-    pool.alloc_value(Zst);
-    pool.alloc_value(vec![counted(&drops), counted(&drops)]);
-    pool.alloc_value(String::from("no counter, but must not leak"));
+    let _ = pool.alloc_value(Big(counted(&drops), [7; 10_000]));
+    let _ = pool.alloc_value(Zst);
+    let _ = pool.alloc_value(vec![counted(&drops), counted(&drops)]);
+    let _ = pool.alloc_value(String::from("no counter, but must not leak"));
     assert_eq!(pool.stats().large_blocks, 1);
     pool.free(w);
     assert_eq!(count(&drops), 1);
@@ -156,12 +156,12 @@ fn a_panicking_destructor_in_reset_still_drops_the_rest_and_resets() {
     let drops = Arc::new(AtomicUsize::new(0));
     let mut pool = Pool::new();
     for i in 0..10 {
-        pool.alloc_value(Bomb {
+        let _ = pool.alloc_value(Bomb {
             armed: i == 4,
             drops: drops.clone(),
         });
     }
-    pool.alloc(1, 100_000);
+    let _ = pool.alloc(1, 100_000);
     let result = catch_unwind(AssertUnwindSafe(|| pool.reset()));
     assert!(result.is_err());
     assert_eq!(count(&drops), 10);
@@ -180,7 +180,7 @@ fn a_panicking_destructor_in_pool_drop_still_drops_the_rest() {
     let drops = Arc::new(AtomicUsize::new(0));
     let pool = Pool::new();
     for i in 0..10 {
-        pool.alloc_value(Bomb {
+        let _ = pool.alloc_value(Bomb {
             armed: i == 7,
             drops: drops.clone(),
         });
@@ -217,5 +217,5 @@ fn a_destructor_may_use_another_pool() {
     let pool = Pool::new();
     let h = pool.alloc_value(Owner(Pool::new()));
     pool.free(h);
-    pool.alloc_value(Owner(Pool::new()));
+    let _ = pool.alloc_value(Owner(Pool::new()));
 }

@@ -190,9 +190,9 @@ fn reset_runs_destructors_and_empties_every_thread_cache() {
     std::thread::scope(|s| {
         for _ in 0..3 {
             s.spawn(|| {
-                pool.alloc(1, 100);
-                pool.alloc(1, 10_000);
-                pool.alloc_value(Counted(drops.clone()));
+                let _ = pool.alloc(1, 100);
+                let _ = pool.alloc(1, 10_000);
+                let _ = pool.alloc_value(Counted(drops.clone()));
             });
         }
     });

@@ -36,7 +36,7 @@ fn a_handle_can_be_moved_to_a_scoped_thread_and_back() {
 #[test]
 fn a_pool_and_its_values_move_to_another_thread() {
     let pool = Pool::new();
-    pool.alloc_value(vec![String::from("dropped on the other thread")]);
+    let _ = pool.alloc_value(vec![String::from("dropped on the other thread")]);
     let live = std::thread::spawn(move || {
         let n = pool.stats().live_allocations;
         drop(pool);

@@ -42,7 +42,7 @@ fn w1<const SIZE: usize>(c: &mut Criterion) {
         b.iter(|| {
             let pool = Pool::new();
             for _ in 0..N {
-                black_box(pool.alloc(1, SIZE));
+                drop(black_box(pool.alloc(1, SIZE)));
             }
         })
     });
@@ -285,7 +285,7 @@ fn w4(c: &mut Criterion) {
                     if i % 8 == 0 {
                         pool.free(h);
                     } else {
-                        black_box(h);
+                        drop(black_box(h));
                     }
                 }
             }
