@@ -119,12 +119,18 @@ unsafe impl Sync for Cache {}
 
 impl Cache {
     fn new(shared: &Arc<Shared>) -> Self {
-        // The pool's engines are one group (see `SyncPool`'s `reset` and
-        // `Drop`: destructors first, the depot cleared, every engine reset or
-        // dropped together); blocks cross threads only inside handles, sent
-        // with the synchronisation that moving a value between threads implies.
-        // SAFETY: so `with_shared`'s contract holds.
-        let raw = unsafe { RawPool::with_shared(shared.clone()) };
+        // SAFETY: an engine of the pool's group (see `from_engine`).
+        Cache::from_engine(unsafe { RawPool::with_shared(shared.clone()) })
+    }
+
+    /// A cache of `raw`, an engine of the pool's group.
+    ///
+    /// The pool's engines are one group (see `SyncPool`'s `reset` and
+    /// `Drop`: destructors first, the depot cleared, every engine reset or
+    /// dropped together); blocks cross threads only inside handles, sent
+    /// with the synchronisation that moving a value between threads implies:
+    /// so `with_shared`'s contract holds for every engine made for a cache.
+    fn from_engine(raw: RawPool) -> Self {
         Cache {
             raw: UnsafeCell::new(raw),
             held: Arc::new(AtomicBool::new(true)),
@@ -236,6 +242,36 @@ impl SyncPool {
             caches: Mutex::new(Vec::new()),
             peak: AtomicUsize::new(0),
         }
+    }
+
+    /// An empty pool whose first thread cache — taken by the first thread
+    /// that allocates a small block — already has room for `capacity` bytes
+    /// of small blocks, so that a batch of known size needs no chunk growth
+    /// (as [`Pool::with_capacity`](crate::Pool::with_capacity)).
+    ///
+    /// ```
+    /// let pool = arenapool::SyncPool::with_capacity(64 * 1024);
+    /// assert!(pool.stats().reserved_bytes >= 64 * 1024);
+    /// assert_eq!(pool.caches(), 1);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `capacity` exceeds `isize::MAX`; a refusal of the global
+    /// allocator goes to [`std::alloc::handle_alloc_error`].
+    #[track_caller]
+    pub fn with_capacity(capacity: usize) -> Self {
+        let pool = SyncPool::with_shared(Shared::new(None));
+        // SAFETY: an engine of the pool's group (see `Cache::from_engine`).
+        let raw = unsafe { RawPool::with_shared_capacity(pool.shared.clone(), capacity) };
+        let raw = unwrap_or_fail(raw);
+        let stats = raw.stats();
+        let cache = Cache::from_engine(raw);
+        cache.publish(stats);
+        // Idle: the first thread to need a cache claims it.
+        cache.held.store(false, Ordering::Relaxed);
+        pool.caches.lock().push(Arc::new(cache));
+        pool
     }
 
     /// The limit given to [`with_limit`](Self::with_limit), if any.

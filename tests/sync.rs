@@ -232,3 +232,27 @@ fn realloc_moves_between_thread_caches_and_the_large_engine() {
     assert_eq!(pool.size(), 0);
     assert_eq!(pool.stats().live_allocations, 0);
 }
+
+/// `SyncPool::with_capacity`: the first thread to allocate gets a cache
+/// whose chunk already holds the batch (no chunk growth), counted in the
+/// pool's reserved bytes from the start.
+#[test]
+fn with_capacity_serves_a_batch_of_that_size_without_growth() {
+    let pool = SyncPool::with_capacity(256 * 1024);
+    let reserved = pool.stats().reserved_bytes;
+    assert!(reserved >= 256 * 1024);
+    assert_eq!((pool.stats().chunks, pool.caches()), (1, 1));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let blocks: Vec<_> = (0..common::scaled(1000, 50))
+                .map(|_| pool.alloc(1, 200))
+                .collect();
+            assert_eq!(pool.caches(), 1, "the thread took the waiting cache");
+            for block in blocks {
+                pool.free(block);
+            }
+        });
+    });
+    assert_eq!(pool.stats().reserved_bytes, reserved);
+    assert_eq!(pool.stats().chunks, 1);
+}

@@ -278,6 +278,57 @@ impl RawPool {
         raw
     }
 
+    /// [`with_shared`](Self::with_shared) with a first chunk that has room
+    /// for `capacity` bytes of small blocks, counted against the shared
+    /// limit.
+    ///
+    /// # Errors
+    ///
+    /// [`AllocError::LimitExceeded`] if the chunk would pass the shared
+    /// limit, [`AllocError::OutOfMemory`] if the global allocator refuses it;
+    /// nothing is then held.
+    ///
+    /// # Safety
+    ///
+    /// As for [`with_shared`](Self::with_shared).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use arenapool::raw::{RawPool, Shared};
+    ///
+    /// let shared = Arc::new(Shared::new(None));
+    /// // SAFETY: a group of one engine.
+    /// let raw = unsafe { RawPool::with_shared_capacity(shared.clone(), 8192) }.unwrap();
+    /// assert!(raw.reserved_bytes() >= 8192 && shared.reserved() == raw.reserved_bytes());
+    ///
+    /// let tight = Arc::new(Shared::new(Some(1000)));
+    /// // SAFETY: as above.
+    /// assert!(unsafe { RawPool::with_shared_capacity(tight.clone(), 8192) }.is_err());
+    /// assert_eq!(tight.reserved(), 0);
+    /// ```
+    pub unsafe fn with_shared_capacity(
+        shared: Arc<Shared>,
+        capacity: usize,
+    ) -> Result<Self, AllocError> {
+        let arena = Arena::with_capacity(capacity).ok_or(AllocError::OutOfMemory {
+            size: capacity,
+            align: GRANULE,
+        })?;
+        // The chunk is made first (bumpalo decides its size); if the limit
+        // refuses it, it goes back with `arena`.
+        if let Err(reserved) = shared.try_take(arena.reserved_bytes()) {
+            return Err(AllocError::LimitExceeded {
+                requested: capacity,
+                limit: shared.limit().unwrap_or(usize::MAX),
+                reserved,
+            });
+        }
+        // SAFETY: forwarded from the caller.
+        let mut raw = unsafe { RawPool::with_shared(shared) };
+        raw.arena = arena;
+        Ok(raw)
+    }
+
     /// The byte limit on reserved memory, if any.
     ///
     /// ```
