@@ -23,6 +23,8 @@ clippy:
 
 test-rust:
 	$(CARGO) test --workspace
+	# A user's crate that depends on arenapool alone (the derive, downstream).
+	CARGO_TARGET_DIR=$(abspath target/downstream) $(CARGO) run -q --manifest-path tests/downstream/Cargo.toml
 
 # The Python package, built into a venv inside the repo (ignored by git).
 VENV ?= .venv

@@ -14,8 +14,6 @@
 //! ```
 //! use arenapool::Pool;
 //!
-//! struct Token { id: u32, head: u32 }
-//!
 //! let pool = Pool::new();                             // one pool per document
 //! let text = pool.alloc_str("Give it back");          // strings copied in
 //! let mut ids = pool.alloc_slice_zeroed::<u32>(2);    // zeroed arrays
@@ -25,7 +23,7 @@
 //! let scratch = pool.alloc(16, 8);                    // cymem's alloc(number, elem_size)
 //! pool.free(scratch);                                 // recycled for the next request
 //! assert_eq!(pool.size(), 12 + 16);                   // live bytes, as cymem's Pool.size
-//! # let _ = text;
+//! assert_eq!(text, "Give it back");
 //! drop(pool);                                         // everything freed at once
 //! ```
 //!
@@ -41,7 +39,7 @@
 //! # How memory is laid out
 //!
 //! Small blocks (up to 4 KiB) are carved upward from chunks that
-//! [`bumpalo`] allocates; the pool keeps a cursor into the newest chunk. A
+//! [`bumpalo`](https://docs.rs/bumpalo) allocates; the pool keeps a cursor into the newest chunk. A
 //! freed block goes on the free list of its size class — its first word
 //! holds the link, so blocks carry no header — and the next request of that
 //! class pops it; the newest block, freed, goes back to the chunk instead (the
@@ -139,13 +137,45 @@ mod stats;
 mod surface;
 mod sync;
 
-pub use bytemuck::Zeroable;
+/// `#[derive(Zeroable)]` for structs and unions of `Zeroable` fields: a
+/// crate that depends on arenapool alone derives it as
+/// `#[derive(arenapool::Zeroable)]` (bytemuck's own derive would need
+/// `bytemuck` in that crate too).
+///
+/// ```
+/// #[derive(Clone, Copy, arenapool::Zeroable)]
+/// struct TokenC {
+///     lex: u32,
+///     head: i32,
+///     flags: [u8; 4],
+/// }
+/// let pool = arenapool::Pool::new();
+/// let tokens = pool.alloc_slice_zeroed::<TokenC>(8);
+/// assert_eq!(tokens[7].head, 0);
+/// ```
+///
+/// A field whose type is not `Zeroable` is a compile error:
+///
+/// ```compile_fail
+/// #[derive(Clone, arenapool::Zeroable)]
+/// struct Holder {
+///     name: String, // a dangling pointer when zeroed
+/// }
+/// ```
+pub use arenapool_derive::Zeroable;
+/// The trait comes by a glob, so that the derive above shadows bytemuck's
+/// (which `bytemuck::Zeroable` also names when another crate of the build
+/// turns on bytemuck's `derive` feature).
+mod zeroable_trait {
+    pub use bytemuck::Zeroable;
+}
 pub use error::AllocError;
 pub use handle::Handle;
 pub use pool::Pool;
 pub use stats::Stats;
 pub use surface::DroppedByPool;
 pub use sync::SyncPool;
+pub use zeroable_trait::*;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

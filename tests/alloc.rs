@@ -70,7 +70,7 @@ fn smaller_request_in_a_recycled_block_sees_zeroes_when_grown() {
 
 macro_rules! aligned {
     ($($name:ident $align:literal),*) => {$(
-        #[derive(Clone, Copy, bytemuck::Zeroable)]
+        #[derive(Clone, Copy, arenapool::Zeroable)]
         #[repr(C, align($align))]
         struct $name([u8; $align]);
     )*};

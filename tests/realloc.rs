@@ -211,7 +211,7 @@ fn typed_slices_realloc_by_element() {
 
 #[test]
 fn over_aligned_slices_keep_their_alignment() {
-    #[derive(Clone, Copy, bytemuck::Zeroable)]
+    #[derive(Clone, Copy, arenapool::Zeroable)]
     #[repr(C, align(64))]
     struct Line([u8; 64]);
     let pool = Pool::new();
