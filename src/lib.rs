@@ -92,9 +92,13 @@
 //!
 //! # Collections in a pool
 //!
-//! With the default `allocator-api2` feature, `&Pool` and `&SyncPool`
-//! implement `allocator_api2::alloc::Allocator`: allocator-api2's `Vec` and
-//! `Box` and hashbrown's maps can live in a pool. Freeing recycles, growth
+//! `&Pool` and `&SyncPool` implement allocator-api2's `Allocator`, for each
+//! version a feature turns on — all three by default: `allocator-api2`
+//! (0.2: hashbrown 0.14–0.15, bumpalo), `allocator-api2-03` (0.3) and
+//! `allocator-api2-04` (0.4, what `cargo add allocator-api2` gives today).
+//! Use the version your collections use; a crate that wants one can turn
+//! the defaults off and name it. allocator-api2's `Vec` and `Box` and
+//! hashbrown's maps so live in a pool. Freeing recycles, growth
 //! uses the pool's `realloc` (in place when it can be), and when the
 //! collection drops, [`Pool::size`] is back where it was.
 //!
@@ -126,7 +130,11 @@
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-#[cfg(feature = "allocator-api2")]
+#[cfg(any(
+    feature = "allocator-api2",
+    feature = "allocator-api2-03",
+    feature = "allocator-api2-04"
+))]
 mod allocator;
 mod backend;
 mod error;

@@ -146,3 +146,37 @@ narrowed_pointers_come_back_whole!(
     narrowed_pointers_come_back_whole_in_a_sync_pool,
     SyncPool::new()
 );
+
+/// The same collections through allocator-api2 0.3 and 0.4 (what `cargo
+/// add allocator-api2` gives), each a trait of its own.
+macro_rules! version_test {
+    ($name:ident, $feature:literal, $api:ident) => {
+        #[test]
+        #[cfg(feature = $feature)]
+        fn $name() {
+            let pool = Pool::new();
+            let mut v = $api::vec::Vec::new_in(&pool);
+            v.extend(0..1000u32);
+            let b = $api::boxed::Box::new_in([1u8; 64], &pool);
+            assert_eq!((v[999], b[63]), (999, 1));
+            assert_eq!(pool.size(), 64 + v.capacity() * 4);
+            drop((v, b));
+            assert_eq!(pool.size(), 0);
+            let sync = SyncPool::new();
+            let mut w = $api::vec::Vec::new_in(&sync);
+            w.push(String::from("token"));
+            assert_eq!(w[0], "token");
+        }
+    };
+}
+
+version_test!(
+    allocator_api2_0_3_collections,
+    "allocator-api2-03",
+    allocator_api2_03
+);
+version_test!(
+    allocator_api2_0_4_collections,
+    "allocator-api2-04",
+    allocator_api2_04
+);
