@@ -141,6 +141,7 @@ mod error;
 mod handle;
 mod pool;
 pub mod raw;
+mod rc_pool;
 mod stats;
 mod surface;
 mod sync;
@@ -180,6 +181,7 @@ mod zeroable_trait {
 pub use error::AllocError;
 pub use handle::Handle;
 pub use pool::Pool;
+pub use rc_pool::{RcHandle, RcPool};
 pub use stats::Stats;
 pub use surface::DroppedByPool;
 pub use sync::SyncPool;
