@@ -7,12 +7,12 @@ CARGO ?= cargo
 # and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
+.PHONY: no-std venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
 
-test: fmt-check clippy doc test-rust test-python miri sanitize
+test: fmt-check clippy doc test-rust no-std test-python miri sanitize
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -25,6 +25,17 @@ test-rust:
 	$(CARGO) test --workspace
 	# A user's crate that depends on arenapool alone (the derive, downstream).
 	CARGO_TARGET_DIR=$(abspath target/downstream) $(CARGO) run -q --manifest-path tests/downstream/Cargo.toml
+
+# With default features off the crate is #![no_std] (core + alloc): built
+# for a target that has no std at all, or, if that target cannot be
+# installed, for the host (the attribute still forbids std).
+no-std:
+	@if rustup target add x86_64-unknown-none >/dev/null 2>&1; then \
+	  $(CARGO) build -p arenapool --no-default-features --target x86_64-unknown-none; \
+	else \
+	  echo "make no-std: WARNING: the x86_64-unknown-none target cannot be installed; building no_std for the host"; \
+	  $(CARGO) build -p arenapool --no-default-features; \
+	fi
 
 # The Python package, built into a venv inside the repo (ignored by git).
 VENV ?= .venv

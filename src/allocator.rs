@@ -11,7 +11,9 @@ use core::ptr::{self, NonNull};
 
 use crate::backend::Backend;
 use crate::raw::RawPool;
-use crate::{Pool, SyncPool};
+use crate::Pool;
+#[cfg(feature = "std")]
+use crate::SyncPool;
 
 #[inline]
 fn allocate<B: Backend>(pool: &B, layout: Layout, zeroed: bool) -> Option<NonNull<[u8]>> {
@@ -121,13 +123,13 @@ macro_rules! pool_allocator {
 
 #[cfg(feature = "allocator-api2")]
 pool_allocator!(allocator_api2, Pool);
-#[cfg(feature = "allocator-api2")]
+#[cfg(all(feature = "allocator-api2", feature = "std"))]
 pool_allocator!(allocator_api2, SyncPool);
 #[cfg(feature = "allocator-api2-03")]
 pool_allocator!(allocator_api2_03, Pool);
-#[cfg(feature = "allocator-api2-03")]
+#[cfg(all(feature = "allocator-api2-03", feature = "std"))]
 pool_allocator!(allocator_api2_03, SyncPool);
 #[cfg(feature = "allocator-api2-04")]
 pool_allocator!(allocator_api2_04, Pool);
-#[cfg(feature = "allocator-api2-04")]
+#[cfg(all(feature = "allocator-api2-04", feature = "std"))]
 pool_allocator!(allocator_api2_04, SyncPool);

@@ -86,7 +86,7 @@ impl fmt::Display for AllocError {
     }
 }
 
-impl std::error::Error for AllocError {}
+impl core::error::Error for AllocError {}
 
 impl AllocError {
     /// The layout the global allocator refused, for an `OutOfMemory` error.
@@ -115,7 +115,7 @@ pub(crate) fn unwrap_or_fail<T>(result: Result<T, AllocError>) -> T {
 #[track_caller]
 fn fail(err: AllocError) -> ! {
     if let Some(layout) = err.refused_layout() {
-        std::alloc::handle_alloc_error(layout)
+        alloc::alloc::handle_alloc_error(layout)
     }
     panic!("{err}")
 }

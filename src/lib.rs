@@ -122,13 +122,25 @@
 //! allocates and frees through `&SyncPool`, each with a cache of its own, so
 //! small allocations take no lock.
 //!
+//! # Features
+//!
+//! `std` (default): [`SyncPool`] and engines that share a limit
+//! ([`raw::Shared`]). Without it the crate is `#![no_std]`, on `core` and
+//! `alloc`: [`Pool`], [`RcPool`], the raw engine and the allocator-api2
+//! impls (`make test` builds it for `x86_64-unknown-none`). `allocator-api2`,
+//! `allocator-api2-03`, `allocator-api2-04` (default): see "Collections in a
+//! pool".
+//!
 //! # Layers
 //!
 //! [`raw::RawPool`] is the engine — raw pointers and [`Layout`](core::alloc::Layout)s,
 //! every memory operation an `unsafe fn` with its `# Safety` contract.
 //! [`Pool`] wraps it in the safe, lifetime-checked API.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
 
 #[cfg(any(
     feature = "allocator-api2",
@@ -144,6 +156,7 @@ pub mod raw;
 mod rc_pool;
 mod stats;
 mod surface;
+#[cfg(feature = "std")]
 mod sync;
 
 /// `#[derive(Zeroable)]` for structs and unions of `Zeroable` fields: a
@@ -184,6 +197,7 @@ pub use pool::Pool;
 pub use rc_pool::{RcHandle, RcPool};
 pub use stats::Stats;
 pub use surface::DroppedByPool;
+#[cfg(feature = "std")]
 pub use sync::SyncPool;
 pub use zeroable_trait::*;
 

@@ -6,7 +6,7 @@
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
-use std::rc::Rc;
+use alloc::rc::Rc;
 
 use bytemuck::Zeroable;
 

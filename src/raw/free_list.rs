@@ -22,6 +22,7 @@
 //! Whole lists move between engines that share memory as [`Chain`]s (see
 //! `depot.rs`).
 
+use alloc::boxed::Box;
 use core::ptr::{self, NonNull};
 
 use super::size_class::{Class, PerClass, GRANULE};
@@ -44,7 +45,9 @@ pub const fn rank_of(align: usize) -> usize {
 type Heads = PerClass<*mut u8>;
 
 /// A run of free blocks of one class and rank, linked through their first
-/// words (the last link is null), taken out of some engine's lists.
+/// words (the last link is null), taken out of some engine's lists (for
+/// the depot, which exists with `std`).
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 pub struct Chain {
     /// The first block.
     pub first: NonNull<u8>,
@@ -183,6 +186,7 @@ impl FreeLists {
 
     /// Takes the whole list of `class` and `rank` out, if it holds a block.
     /// Walks the list (to find its end and length): for cold paths.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     pub fn detach(&mut self, class: Class, rank: usize) -> Option<Chain> {
         let head = self.head_mut(class, rank)?;
         let first = NonNull::new(*head)?;
@@ -211,6 +215,7 @@ impl FreeLists {
     /// says. The lists of `rank` must exist (see
     /// [`prepare_rank`](Self::prepare_rank)) or the chain is filed under
     /// rank 0, as `push` does.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     pub unsafe fn attach(&mut self, chain: Chain, class: Class, rank: usize) {
         let head = self.filing_head(class, rank);
         // SAFETY: `last` is a free block of the chain (caller), whose first

@@ -18,7 +18,7 @@
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
-use std::alloc;
+use alloc::alloc;
 
 use super::size_class::GRANULE;
 

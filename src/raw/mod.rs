@@ -35,18 +35,22 @@
 )]
 
 mod arena;
+#[cfg(feature = "std")]
 mod depot;
 mod drop_list;
 mod free_list;
 mod large;
+#[cfg(feature = "std")]
 mod shared;
 mod size_class;
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
-use std::sync::Arc;
+#[cfg(feature = "std")]
+use alloc::sync::Arc;
 
 pub use drop_list::DropFn;
+#[cfg(feature = "std")]
 pub use shared::Shared;
 pub use size_class::{GRANULE, SMALL_MAX, SMALL_MAX_ALIGN};
 
@@ -65,6 +69,7 @@ enum Limit {
     Own(usize),
     /// By a limit shared with other engines, which exchange free blocks
     /// through its depot.
+    #[cfg(feature = "std")]
     Shared(Arc<Shared>),
 }
 
@@ -272,6 +277,7 @@ impl RawPool {
     /// assert_eq!(shared.reserved(), raw.stats().reserved_bytes);
     /// shared.clear_depot();
     /// ```
+    #[cfg(feature = "std")]
     pub unsafe fn with_shared(shared: Arc<Shared>) -> Self {
         let mut raw = RawPool::new(None);
         raw.limit = Limit::Shared(shared);
@@ -306,6 +312,7 @@ impl RawPool {
     /// assert!(unsafe { RawPool::with_shared_capacity(tight.clone(), 8192) }.is_err());
     /// assert_eq!(tight.reserved(), 0);
     /// ```
+    #[cfg(feature = "std")]
     pub unsafe fn with_shared_capacity(
         shared: Arc<Shared>,
         capacity: usize,
@@ -338,6 +345,7 @@ impl RawPool {
         match &self.limit {
             Limit::None => None,
             Limit::Own(limit) => Some(*limit),
+            #[cfg(feature = "std")]
             Limit::Shared(shared) => shared.limit(),
         }
     }
@@ -582,8 +590,12 @@ impl RawPool {
         align: usize,
     ) -> Result<NonNull<u8>, AllocError> {
         let len = class.size();
+        // Without `std` no engine shares memory: no depot, the rank unused.
+        #[cfg(not(feature = "std"))]
+        let _ = rank;
         // Engines that share memory take what the others spilled before
         // carving more.
+        #[cfg(feature = "std")]
         if let Some(block) = self.take_from_depot(class, rank) {
             return Ok(block);
         }
@@ -610,6 +622,7 @@ impl RawPool {
     /// A block of `class` and `rank` from the shared depot, if this engine
     /// shares one and it holds some: the whole list is filed here and its
     /// newest block handed out.
+    #[cfg(feature = "std")]
     fn take_from_depot(&mut self, class: Class, rank: usize) -> Option<NonNull<u8>> {
         let Limit::Shared(shared) = &self.limit else {
             return None;
@@ -646,6 +659,7 @@ impl RawPool {
     /// shared.clear_depot();
     /// # let _ = b;
     /// ```
+    #[cfg(feature = "std")]
     pub fn spill(&mut self) {
         let Limit::Shared(shared) = &self.limit else {
             return;
@@ -673,10 +687,12 @@ impl RawPool {
                 self.arena.refill(need, Some(room))
             }
             // The rest of the current chunk needs no new memory, so no grant.
+            #[cfg(feature = "std")]
             Limit::Shared(_) if self.arena.chunk_room() >= need => self.arena.refill(need, Some(0)),
             // Cannot unwind between the grant and its settling: bumpalo
             // reports a refused chunk as an error, and a span request is at
             // most the growth cap plus one small block (no size overflow).
+            #[cfg(feature = "std")]
             Limit::Shared(shared) => loop {
                 let grant = shared.begin_refill(self.arena.growth_cap());
                 let before = self.arena.reserved_bytes();
@@ -715,6 +731,7 @@ impl RawPool {
             requested,
             limit: self.limit().unwrap_or(usize::MAX),
             reserved: match &self.limit {
+                #[cfg(feature = "std")]
                 Limit::Shared(shared) => shared.reserved(),
                 _ => self.reserved_bytes(),
             },
@@ -750,6 +767,7 @@ impl RawPool {
         let refused = match &self.limit {
             Limit::None => false,
             Limit::Own(limit) => self.reserved_bytes().saturating_add(extra) > *limit,
+            #[cfg(feature = "std")]
             Limit::Shared(shared) => shared.try_take(extra).is_err(),
         };
         if refused {
@@ -763,11 +781,14 @@ impl RawPool {
     /// its own count).
     #[inline]
     fn give_back(&self, bytes: usize) {
+        #[cfg(feature = "std")]
         if let Limit::Shared(shared) = &self.limit {
             if bytes > 0 {
                 shared.give_back(bytes);
             }
         }
+        #[cfg(not(feature = "std"))]
+        let _ = bytes;
     }
 
     // --- freeing -------------------------------------------------------
@@ -1064,7 +1085,7 @@ impl RawPool {
     pub unsafe fn retain(&mut self, keep: &[(NonNull<u8>, Layout)]) {
         self.note_peak();
         let before = self.reserved_bytes();
-        let mut large = Vec::new();
+        let mut large = alloc::vec::Vec::new();
         let (mut any_small, mut small_live, mut large_live) = (false, 0usize, 0usize);
         for &(block, layout) in keep {
             match kind_of(layout.size(), layout.align()) {

@@ -111,6 +111,7 @@ impl Class {
     }
 
     /// Every class, smallest first.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     pub fn all() -> impl Iterator<Item = Class> {
         (0..NUM_CLASSES).map(Class)
     }
