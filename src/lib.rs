@@ -158,6 +158,7 @@ mod stats;
 mod surface;
 #[cfg(feature = "std")]
 mod sync;
+mod zone;
 
 /// `#[derive(Zeroable)]` for structs and unions of `Zeroable` fields: a
 /// crate that depends on arenapool alone derives it as
@@ -200,6 +201,7 @@ pub use surface::DroppedByPool;
 #[cfg(feature = "std")]
 pub use sync::SyncPool;
 pub use zeroable_trait::*;
+pub use zone::Zone;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

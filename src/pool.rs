@@ -108,6 +108,19 @@ impl Pool {
         self.with_raw(|raw| raw.limit())
     }
 
+    /// A pool of `raw` (a zone's engine).
+    pub(crate) fn from_raw(raw: RawPool) -> Self {
+        Pool {
+            raw: UnsafeCell::new(raw),
+        }
+    }
+
+    /// The engine, for a zone's: a pointer with the `UnsafeCell`'s shared
+    /// read-write access, as `with_raw`'s.
+    pub(crate) fn engine_ptr(&self) -> NonNull<RawPool> {
+        NonNull::from(&self.raw).cast()
+    }
+
     /// Runs `f` on the engine.
     #[inline(always)]
     fn with_raw<R>(&self, f: impl FnOnce(&mut RawPool) -> R) -> R {

@@ -3,10 +3,10 @@
 //! `Doc`) without a lifetime parameter — the Rust twin of the Python
 //! package's `Allocation`.
 
+use alloc::rc::Rc;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 use core::ptr::NonNull;
-use alloc::rc::Rc;
 
 use bytemuck::Zeroable;
 

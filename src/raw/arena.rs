@@ -27,6 +27,7 @@
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
+use alloc::vec::Vec;
 use bumpalo::Bump;
 
 use super::size_class::GRANULE;
@@ -55,8 +56,14 @@ pub struct Arena {
     /// Bytes of earlier spans, all of which count as carved: their blocks
     /// and their tails went to the pool (live, or filed for reuse).
     retired: usize,
-    /// Chunks held by `bump`.
+    /// Chunks held by `bump`, and spans lent by a parent engine.
     chunks: usize,
+    /// Spans a parent engine lent this one (a zone's: see
+    /// `RawPool::zone_of`), given back when the engine drops; never freed
+    /// here.
+    lent: Vec<(NonNull<u8>, usize)>,
+    /// Their bytes.
+    lent_bytes: usize,
 }
 
 impl Arena {
@@ -69,6 +76,8 @@ impl Arena {
             end: ptr::null_mut(),
             retired: 0,
             chunks: 0,
+            lent: Vec::new(),
+            lent_bytes: 0,
         }
     }
 
@@ -293,7 +302,37 @@ impl Arena {
 
     /// Bytes of chunk capacity held (bumpalo's footers not included).
     pub fn reserved_bytes(&self) -> usize {
-        self.bump.allocated_bytes()
+        self.bump.allocated_bytes() + self.lent_bytes
+    }
+
+    /// Makes `span` (`len` bytes, lent by a parent engine) the current span,
+    /// as [`refill`](Self::refill) does with a chunk's rest, and returns the
+    /// unused tail of the old span.
+    ///
+    /// # Safety
+    ///
+    /// `span` is 16-aligned, `len` a multiple of 16, and the memory is this
+    /// arena's to carve until [`take_lent`](Self::take_lent) gives it back.
+    pub unsafe fn adopt(&mut self, span: NonNull<u8>, len: usize) -> Option<(NonNull<u8>, usize)> {
+        let tail = (self.cursor, self.remaining());
+        self.retired += self.end as usize - self.start as usize;
+        self.start = span.as_ptr();
+        self.cursor = span.as_ptr();
+        // SAFETY: `span .. span + len` is one block (caller).
+        self.end = unsafe { span.as_ptr().add(len) };
+        self.lent.push((span, len));
+        self.lent_bytes += len;
+        self.chunks += 1;
+        NonNull::new(tail.0)
+            .filter(|_| tail.1 >= GRANULE)
+            .map(|p| (p, tail.1))
+    }
+
+    /// The lent spans, to give back to the parent (the engine is dropping:
+    /// nothing carved from them is used again).
+    pub fn take_lent(&mut self) -> Vec<(NonNull<u8>, usize)> {
+        self.lent_bytes = 0;
+        core::mem::take(&mut self.lent)
     }
 
     /// Chunks held.
@@ -302,9 +341,10 @@ impl Arena {
     }
 
     /// Forgets every block; keeps the newest chunk for reuse, frees the rest.
+    /// Lent spans stay held (and unused) until the engine drops.
     pub fn reset(&mut self) {
         self.bump.reset();
-        self.chunks = self.chunks.min(1);
+        self.chunks = self.chunks.min(1) + self.lent.len();
         self.retired = 0;
         self.start = ptr::null_mut();
         self.cursor = ptr::null_mut();

@@ -16,9 +16,9 @@
 //! Growth goes through the system `realloc` (which moves huge blocks with
 //! `mremap` on Linux); the neighbours' links are then patched.
 
+use alloc::alloc;
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
-use alloc::alloc;
 
 use super::size_class::GRANULE;
 

@@ -44,10 +44,11 @@ mod large;
 mod shared;
 mod size_class;
 
-use core::alloc::Layout;
-use core::ptr::{self, NonNull};
 #[cfg(feature = "std")]
 use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::alloc::Layout;
+use core::ptr::{self, NonNull};
 
 pub use drop_list::DropFn;
 #[cfg(feature = "std")]
@@ -61,6 +62,10 @@ use free_list::{rank_of, FreeLists};
 use large::LargeBlocks;
 use size_class::Class;
 
+/// The size of a span a parent lends to a zone (or more, for a larger
+/// request): one size, so that any zone can reuse any spare span.
+pub const ZONE_SPAN: usize = 64 * 1024;
+
 /// How an engine's reserved memory is bounded.
 enum Limit {
     /// Not at all.
@@ -71,6 +76,9 @@ enum Limit {
     /// through its depot.
     #[cfg(feature = "std")]
     Shared(Arc<Shared>),
+    /// By its parent's: a zone's engine (see [`RawPool::zone_of`]), which
+    /// takes its spans from the parent and counts its large blocks there.
+    Zone(NonNull<RawPool>),
 }
 
 /// Where a block of a given layout lives.
@@ -165,6 +173,12 @@ pub struct RawPool {
     large_live: usize,
     /// Highest live byte count seen when it last decreased; see `note_peak`.
     peak_live_bytes: usize,
+    /// Spans lent to zones and given back, kept for the next zone (each a
+    /// block of `large`, so held and freed with this engine).
+    spare_spans: Vec<(NonNull<u8>, usize)>,
+    /// Bytes of the large blocks of this engine's zones (and theirs),
+    /// counted here so that they count against this engine's limit.
+    zone_held: usize,
 }
 
 // SAFETY: the engine owns the memory its raw pointers reach — alone, or,
@@ -200,6 +214,8 @@ impl RawPool {
             large_live: 0,
             live_allocations: 0,
             peak_live_bytes: 0,
+            spare_spans: Vec::new(),
+            zone_held: 0,
         }
     }
 
@@ -347,6 +363,8 @@ impl RawPool {
             Limit::Own(limit) => Some(*limit),
             #[cfg(feature = "std")]
             Limit::Shared(shared) => shared.limit(),
+            // SAFETY: a zone's parent outlives it (`zone_of`'s contract).
+            Limit::Zone(parent) => unsafe { parent.as_ref() }.limit(),
         }
     }
 
@@ -437,7 +455,7 @@ impl RawPool {
     /// ```
     #[inline]
     pub fn reserved_bytes(&self) -> usize {
-        self.arena.reserved_bytes() + self.large.bytes()
+        self.arena.reserved_bytes() + self.large.bytes() + self.zone_held
     }
 
     /// The peak only needs recording when live bytes are about to drop.
@@ -680,8 +698,22 @@ impl RawPool {
     /// Gives the arena a new span of at least `need` bytes; files the old
     /// span's tail for reuse.
     fn refill(&mut self, need: usize) -> Result<(), AllocError> {
+        if let Limit::Zone(mut parent) = self.limit {
+            // SAFETY: a zone's parent outlives it and is not in use while
+            // the zone is (`zone_of`'s contract): this is the only access.
+            let (span, len) = unsafe { parent.as_mut() }.lend_span(need)?;
+            // SAFETY: a block of the parent's, 16-aligned, `len` (a multiple
+            // of 16) long, lent to this engine until it drops.
+            if let Some((tail, tail_len)) = unsafe { self.arena.adopt(span, len) } {
+                // SAFETY: the unused, 16-aligned end of the old span (a
+                // multiple of 16, at least 16 bytes), owned by the pool.
+                unsafe { self.free.push_region(tail, tail_len) };
+            }
+            return Ok(());
+        }
         let result = match &self.limit {
-            Limit::None => self.arena.refill(need, None),
+            // (A zone's refill returned above.)
+            Limit::None | Limit::Zone(_) => self.arena.refill(need, None),
             Limit::Own(limit) => {
                 let room = limit.saturating_sub(self.reserved_bytes());
                 self.arena.refill(need, Some(room))
@@ -733,6 +765,8 @@ impl RawPool {
             reserved: match &self.limit {
                 #[cfg(feature = "std")]
                 Limit::Shared(shared) => shared.reserved(),
+                // SAFETY: as in `limit`.
+                Limit::Zone(parent) => unsafe { parent.as_ref() }.reserved_bytes(),
                 _ => self.reserved_bytes(),
             },
         }
@@ -769,6 +803,15 @@ impl RawPool {
             Limit::Own(limit) => self.reserved_bytes().saturating_add(extra) > *limit,
             #[cfg(feature = "std")]
             Limit::Shared(shared) => shared.try_take(extra).is_err(),
+            Limit::Zone(mut parent) => {
+                // SAFETY: as in `refill`.
+                let parent = unsafe { parent.as_mut() };
+                let taken = parent.take(extra, requested);
+                if taken.is_ok() {
+                    parent.zone_held += extra;
+                }
+                taken.is_err()
+            }
         };
         if refused {
             Err(self.limit_exceeded(requested))
@@ -781,14 +824,84 @@ impl RawPool {
     /// its own count).
     #[inline]
     fn give_back(&self, bytes: usize) {
-        #[cfg(feature = "std")]
-        if let Limit::Shared(shared) = &self.limit {
-            if bytes > 0 {
-                shared.give_back(bytes);
+        match &self.limit {
+            #[cfg(feature = "std")]
+            Limit::Shared(shared) if bytes > 0 => shared.give_back(bytes),
+            Limit::Zone(mut parent) if bytes > 0 => {
+                // SAFETY: as in `refill`.
+                let parent = unsafe { parent.as_mut() };
+                parent.zone_held -= bytes;
+                parent.give_back(bytes);
+            }
+            _ => {}
+        }
+    }
+
+    /// A span of at least `need` bytes for a zone of this engine: a spare
+    /// one, else a new block of [`ZONE_SPAN`] bytes (or `need`, if more),
+    /// held in `large` (counted in this engine's reserved bytes and limit,
+    /// freed with it) but not live.
+    fn lend_span(&mut self, need: usize) -> Result<(NonNull<u8>, usize), AllocError> {
+        if let Some(i) = self.spare_spans.iter().position(|&(_, len)| len >= need) {
+            return Ok(self.spare_spans.swap_remove(i));
+        }
+        let len = need.max(ZONE_SPAN);
+        let system = large::system_layout(len, GRANULE).ok_or(AllocError::LayoutTooLarge {
+            size: len,
+            align: GRANULE,
+        })?;
+        self.take(system.size(), len)?;
+        match self.large.alloc(system, false) {
+            Some(span) => Ok((span, len)),
+            None => {
+                self.give_back(system.size());
+                Err(AllocError::OutOfMemory {
+                    size: system.size(),
+                    align: system.align(),
+                })
             }
         }
-        #[cfg(not(feature = "std"))]
-        let _ = bytes;
+    }
+
+    /// An engine for a zone of `parent`: its small-block spans come from
+    /// `parent` (spans a dropped zone gave back first, so a second zone of
+    /// the same size reserves nothing new), its large blocks count in
+    /// `parent`'s reserved bytes and against its limit, and when it drops
+    /// its spans go back to `parent` for the next zone. It has no limit of
+    /// its own ([`limit`](Self::limit) is `parent`'s).
+    ///
+    /// # Safety
+    ///
+    /// `parent` outlives the zone engine and stays where it is; the two are
+    /// used by one thread, and `parent` is not otherwise in use (no
+    /// reference to it lives) during any call on the zone engine; `parent`
+    /// is not reset, and none of its blocks freed by
+    /// [`retain`](Self::retain), while the zone lives.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// use core::ptr::NonNull;
+    /// use arenapool::raw::RawPool;
+    ///
+    /// let mut parent = RawPool::new(None);
+    /// let layout = Layout::new::<[u8; 64]>();
+    /// for round in 0..2 {
+    ///     // SAFETY: `parent` outlives the zone and is not used meanwhile.
+    ///     let mut zone = unsafe { RawPool::zone_of(NonNull::from(&mut parent)) };
+    ///     for _ in 0..100 {
+    ///         zone.alloc(layout).unwrap();
+    ///     }
+    ///     drop(zone); // its spans go back to `parent`
+    ///     if round == 0 {
+    ///         assert!(parent.reserved_bytes() > 0);
+    ///     }
+    /// }
+    /// assert_eq!(parent.size(), 0);
+    /// ```
+    pub unsafe fn zone_of(parent: NonNull<RawPool>) -> Self {
+        let mut raw = RawPool::new(None);
+        raw.limit = Limit::Zone(parent);
+        raw
     }
 
     // --- freeing -------------------------------------------------------
@@ -1085,7 +1198,7 @@ impl RawPool {
     pub unsafe fn retain(&mut self, keep: &[(NonNull<u8>, Layout)]) {
         self.note_peak();
         let before = self.reserved_bytes();
-        let mut large = alloc::vec::Vec::new();
+        let mut large = Vec::new();
         let (mut any_small, mut small_live, mut large_live) = (false, 0usize, 0usize);
         for &(block, layout) in keep {
             match kind_of(layout.size(), layout.align()) {
@@ -1103,6 +1216,8 @@ impl RawPool {
         large.sort_unstable();
         // SAFETY: only the kept blocks are used again (caller).
         unsafe { self.large.retain(&large) };
+        // The spare spans were blocks of `large`, not kept.
+        self.spare_spans.clear();
         if any_small {
             // Every carved byte is in a kept block, a free list, or lost:
             // the blocks let go count as waste, so that `live_bytes` is the
@@ -1308,6 +1423,8 @@ impl RawPool {
                 raw.note_peak();
                 let before = raw.reserved_bytes();
                 raw.large.free_all();
+                // The spare spans were blocks of `large`.
+                raw.spare_spans.clear();
                 raw.free.clear();
                 raw.arena.reset();
                 raw.give_back(before - raw.reserved_bytes());
@@ -1327,8 +1444,18 @@ impl Drop for RawPool {
     fn drop(&mut self) {
         // Destructors first, while every block is still allocated; the
         // fields then free the memory (also if a destructor unwinds).
-        // A shared limit gets this engine's memory back.
-        self.give_back(self.reserved_bytes());
+        // A shared limit gets this engine's memory back; a zone's parent its
+        // spans (not freed: they are the parent's blocks) and the count of
+        // its large blocks.
+        if let Limit::Zone(mut parent) = self.limit {
+            let spans = self.arena.take_lent();
+            // SAFETY: as in `refill`; the spans are the parent's blocks, which
+            // no block of this engine will be used from again (it drops).
+            unsafe { parent.as_mut() }.spare_spans.extend(spans);
+            self.give_back(self.large.bytes() + self.zone_held);
+        } else {
+            self.give_back(self.reserved_bytes());
+        }
         if !self.drops.is_empty() {
             // SAFETY: as in `reset`.
             unsafe { self.drops.run_all() };
