@@ -1,4 +1,5 @@
-//! Zones and the bumpalo conveniences against a model: phases of random
+//! Zones and the bumpalo conveniences (`alloc_slice_fill_with`,
+//! `_fill_iter`, `_fill_copy`, `_clone`, `alloc_fmt`) against a model: phases of random
 //! operations, each in a fresh zone of one long-lived pool, interleaved with
 //! operations on the pool itself. After every step each live block holds
 //! what the model says and both pools' `size()` is the model's; after each
@@ -16,6 +17,9 @@ enum Step {
     Alloc { in_zone: bool, size: usize },
     /// `alloc_slice_fill_with(len, |i| ...)` of `u32`s, seen as bytes.
     FillWith { in_zone: bool, len: usize },
+    /// `alloc_slice_fill_iter`, `alloc_slice_clone` or
+    /// `alloc_slice_fill_copy` of `len` bytes (by `how`).
+    Slice { in_zone: bool, how: u8, len: usize },
     /// `alloc_fmt` of a number, checked and kept.
     Fmt { in_zone: bool, n: u64 },
     /// Free a live block (index modulo their number).
@@ -40,6 +44,8 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (any::<bool>(), size).prop_map(|(in_zone, size)| Step::Alloc { in_zone, size }),
         1 => (any::<bool>(), 0usize..200).prop_map(|(in_zone, len)| Step::FillWith { in_zone, len }),
         1 => (any::<bool>(), any::<u64>()).prop_map(|(in_zone, n)| Step::Fmt { in_zone, n }),
+        1 => (any::<bool>(), 0u8..3, 0usize..5000)
+            .prop_map(|(in_zone, how, len)| Step::Slice { in_zone, how, len }),
         2 => (any::<bool>(), any::<usize>()).prop_map(|(in_zone, pick)| Step::Free { in_zone, pick }),
         2 => (any::<bool>(), any::<usize>(), any::<u8>())
             .prop_map(|(in_zone, pick, seed)| Step::Write { in_zone, pick, seed }),
@@ -78,6 +84,20 @@ impl<'p> Side<'p> {
                 let bytes = pool.alloc_slice_copy(&expected);
                 pool.free(values);
                 self.blocks.push((bytes, expected));
+            }
+            Step::Slice { how, len, .. } => {
+                let expected: Vec<u8> =
+                    (0..len).map(|i| (i * 7 + usize::from(how)) as u8).collect();
+                let handle = match how {
+                    0 => pool.alloc_slice_fill_iter(expected.iter().copied()),
+                    1 => pool.alloc_slice_clone(&expected),
+                    _ => {
+                        let mut filled = pool.alloc_slice_fill_copy(len, 0u8);
+                        filled.copy_from_slice(&expected);
+                        filled
+                    }
+                };
+                self.blocks.push((handle, expected));
             }
             Step::Fmt { n, .. } => {
                 let text = pool.alloc_fmt(format_args!("n={n:x}-{}", n % 7));
@@ -136,6 +156,7 @@ fn phase<'p>(pool: &'p Pool, outer: &mut Side<'p>, steps: &[Step]) -> Result<(),
             Step::Alloc { in_zone, .. }
             | Step::FillWith { in_zone, .. }
             | Step::Fmt { in_zone, .. }
+            | Step::Slice { in_zone, .. }
             | Step::Free { in_zone, .. }
             | Step::Write { in_zone, .. }
             | Step::Realloc { in_zone, .. } => *in_zone,
@@ -172,6 +193,7 @@ proptest! {
                     Step::Alloc { in_zone: true, .. }
                     | Step::FillWith { in_zone: true, .. }
                     | Step::Fmt { in_zone: true, .. }
+                    | Step::Slice { in_zone: true, .. }
                     | Step::Free { in_zone: true, .. }
                     | Step::Write { in_zone: true, .. }
                     | Step::Realloc { in_zone: true, .. }))

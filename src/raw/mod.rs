@@ -64,6 +64,13 @@ use size_class::Class;
 
 /// The size of a span a parent lends to a zone (or more, for a larger
 /// request): one size, so that any zone can reuse any spare span.
+///
+/// ```
+/// let pool = arenapool::Pool::new();
+/// let zone = pool.zone();
+/// let _block = zone.alloc(1, 16); // the zone borrows one span
+/// assert!(pool.stats().reserved_bytes >= arenapool::raw::ZONE_SPAN);
+/// ```
 pub const ZONE_SPAN: usize = 64 * 1024;
 
 /// How an engine's reserved memory is bounded.
