@@ -153,3 +153,46 @@ fn a_zone_handle_given_to_the_parent_is_refused() {
     let block = zone.alloc(1, 8);
     parent.free(block);
 }
+
+thread_local! {
+    /// A pool a destructor can reach without borrowing it.
+    static PARENT: Pool = Pool::new();
+}
+
+/// Outside review: a zone gave its spans back to the parent before its
+/// values' destructors ran, so a destructor that opened a zone of the same
+/// parent was lent a span still holding values to drop, and overwrote them
+/// (and the drop list's links): a debug build aborted in `run_all`.
+#[test]
+fn a_destructor_that_opens_a_zone_of_the_same_parent_gets_fresh_memory() {
+    struct Victim(String);
+    struct Trigger;
+    impl Drop for Trigger {
+        fn drop(&mut self) {
+            PARENT.with(|parent| {
+                let zone = parent.zone();
+                let junk = zone.alloc_slice_fill_copy(4000, 0xAAu8);
+                assert!(junk.iter().all(|&b| b == 0xAA));
+            });
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    struct Checked(Victim, Arc<AtomicUsize>);
+    impl Drop for Checked {
+        fn drop(&mut self) {
+            assert_eq!(self.0 .0, "victim", "a value was overwritten before its drop");
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    PARENT.with(|parent| {
+        let zone = parent.zone();
+        for _ in 0..4 {
+            let _ = zone.alloc_value(Checked(Victim(String::from("victim")), seen.clone()));
+        }
+        let _ = zone.alloc_value(Trigger);
+        for _ in 0..4 {
+            let _ = zone.alloc_value(Checked(Victim(String::from("victim")), seen.clone()));
+        }
+    });
+    assert_eq!(seen.load(Ordering::Relaxed), 8);
+}
