@@ -7,7 +7,7 @@ CARGO ?= cargo
 # and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: no-std venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
+.PHONY: bench-instructions no-std venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
@@ -25,6 +25,13 @@ test-rust:
 	$(CARGO) test --workspace
 	# A user's crate that depends on arenapool alone (the derive, downstream).
 	CARGO_TARGET_DIR=$(abspath target/downstream) $(CARGO) run -q --manifest-path tests/downstream/Cargo.toml
+
+# Instructions and branches per call of the fast paths beside bumpalo and a
+# bare free list, under callgrind: counts, not times (see benches/instructions.py).
+bench-instructions:
+	@command -v valgrind >/dev/null || (apt-get install -y -q valgrind >/dev/null 2>&1 || sudo apt-get install -y -q valgrind)
+	$(CARGO) build --release -p arenapool-benches --bin instructions
+	python3 benches/instructions.py target/release/instructions
 
 # With default features off the crate is #![no_std] (core + alloc): built
 # for a target that has no std at all, or, if that target cannot be

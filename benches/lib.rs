@@ -31,3 +31,6 @@ impl Rng {
         (self.next_u64() % n as u64) as usize
     }
 }
+
+mod free_list;
+pub use free_list::BareFreeList;

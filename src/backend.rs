@@ -22,6 +22,14 @@ pub(crate) trait Backend {
     /// Bytes the pool holds from the system allocator.
     fn reserved_bytes(&self) -> usize;
 
+    /// [`RawPool::alloc_fast`]: the small-block fast path alone, or `None`
+    /// (then [`alloc_layout`](Self::alloc_layout) does the rest).
+    #[inline(always)]
+    fn alloc_fast(&self, layout: Layout, zeroed: bool) -> Option<NonNull<u8>> {
+        let _ = (layout, zeroed);
+        None
+    }
+
     /// [`RawPool::alloc`] (zeroed) or [`RawPool::alloc_uninit`].
     fn alloc_layout(&self, layout: Layout, zeroed: bool) -> Result<NonNull<u8>, AllocError>;
 
@@ -101,8 +109,55 @@ pub(crate) fn array_layout<T>(len: usize) -> Result<Layout, AllocError> {
     })
 }
 
-#[inline]
+/// The byte call's fast path: a small block from the engine's fast path,
+/// or `None` (nothing changed).
+#[inline(always)]
+fn alloc_bytes_fast<B: Backend>(
+    pool: &B,
+    number: usize,
+    elem_size: usize,
+) -> Option<Handle<'_, [u8]>> {
+    let size = number.checked_mul(elem_size)?;
+    let layout = Layout::from_size_align(size, 16).ok()?;
+    let block = pool.alloc_fast(layout, true)?;
+    // SAFETY: `size` zeroed bytes (initialised `u8`s) of this pool, new.
+    Some(unsafe { handle(pool, NonNull::slice_from_raw_parts(block, size)) })
+}
+
+/// `Pool::alloc`: the fast path inline, everything else out of line, in
+/// tail position (so the fast path saves no registers for it).
+#[inline(always)]
+#[track_caller]
+pub(crate) fn alloc<B: Backend>(pool: &B, number: usize, elem_size: usize) -> Handle<'_, [u8]> {
+    match alloc_bytes_fast(pool, number, elem_size) {
+        Some(block) => block,
+        None => alloc_slow(pool, number, elem_size),
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn alloc_slow<B: Backend>(pool: &B, number: usize, elem_size: usize) -> Handle<'_, [u8]> {
+    crate::error::unwrap_or_fail(try_alloc_slow(pool, number, elem_size))
+}
+
+/// `Pool::try_alloc`: as [`alloc`].
+#[inline(always)]
 pub(crate) fn try_alloc<B: Backend>(
+    pool: &B,
+    number: usize,
+    elem_size: usize,
+) -> Result<Handle<'_, [u8]>, AllocError> {
+    match alloc_bytes_fast(pool, number, elem_size) {
+        Some(block) => Ok(block),
+        None => try_alloc_slow(pool, number, elem_size),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn try_alloc_slow<B: Backend>(
     pool: &B,
     number: usize,
     elem_size: usize,

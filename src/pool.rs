@@ -196,6 +196,11 @@ impl Backend for Pool {
     }
 
     #[inline(always)]
+    fn alloc_fast(&self, layout: Layout, zeroed: bool) -> Option<NonNull<u8>> {
+        self.with_raw(|raw| raw.alloc_fast(layout, zeroed))
+    }
+
+    #[inline(always)]
     fn alloc_layout(&self, layout: Layout, zeroed: bool) -> Result<NonNull<u8>, AllocError> {
         if zeroed {
             self.with_raw(|raw| raw.alloc(layout))

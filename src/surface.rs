@@ -54,7 +54,7 @@ macro_rules! typed_calls {
         #[inline]
         #[track_caller]
         pub fn alloc(&self, number: usize, elem_size: usize) -> Handle<'_, [u8]> {
-            unwrap_or_fail(self.try_alloc(number, elem_size))
+            backend::alloc(self, number, elem_size)
         }
 
         /// Fallible [`alloc`](Self::alloc).

@@ -527,6 +527,16 @@ impl Backend for SyncPool {
     }
 
     #[inline(always)]
+    fn alloc_fast(&self, layout: Layout, zeroed: bool) -> Option<NonNull<u8>> {
+        if !RawPool::is_small(layout) {
+            return None;
+        }
+        // The caller makes the full call on `None`; the cache's counts are
+        // published either way.
+        Self::on_cache(self.cache()?, |raw| raw.alloc_fast(layout, zeroed))
+    }
+
+    #[inline(always)]
     fn alloc_layout(&self, layout: Layout, zeroed: bool) -> Result<NonNull<u8>, AllocError> {
         let alloc = |raw: &mut RawPool| {
             if zeroed {

@@ -552,6 +552,41 @@ impl RawPool {
         }
     }
 
+    /// The fast path of [`alloc`](Self::alloc) (`zeroed`) or
+    /// [`alloc_uninit`](Self::alloc_uninit) alone: a small, ordinarily
+    /// aligned block from its free list or the current span, accounted;
+    /// `None`, with nothing changed, when the request needs the slow path
+    /// (a new span, a large or over-aligned block, a zero-size request).
+    ///
+    /// A caller that tries this first and makes the full call only on
+    /// `None`, out of line, keeps its own fast path free of the slow path's
+    /// register saves.
+    ///
+    /// ```
+    /// use core::alloc::Layout;
+    /// let mut raw = arenapool::raw::RawPool::new(None);
+    /// let small = Layout::new::<[u8; 16]>();
+    /// assert!(raw.alloc_fast(small, true).is_none()); // no span yet
+    /// raw.alloc(small).unwrap();
+    /// assert!(raw.alloc_fast(small, true).is_some());
+    /// ```
+    #[inline(always)]
+    pub fn alloc_fast(&mut self, layout: Layout, zeroed: bool) -> Option<NonNull<u8>> {
+        let class = fast_class(layout)?;
+        let block = match self.free.pop(class, 0) {
+            Some(block) => block,
+            None => self.arena.try_take(class.size())?,
+        };
+        let size = layout.size();
+        self.account_alloc(Kind::Small { class, rank: 0 }, size);
+        self.live_allocations = self.live_allocations.wrapping_add(1);
+        if zeroed {
+            // SAFETY: a class-`class` block has at least `size` writable bytes.
+            unsafe { block.as_ptr().write_bytes(0, size) };
+        }
+        Some(block)
+    }
+
     /// A rank-0 block of `class`: a listed one, else one carved from the span.
     #[inline(always)]
     fn small_block(&mut self, class: Class) -> Result<NonNull<u8>, AllocError> {
@@ -1184,7 +1219,8 @@ impl RawPool {
     /// Each entry of `keep` is a live block of this engine with the layout
     /// it was made with, listed once; no other block of the engine is used
     /// again; no value is registered
-    /// ([`alloc_droppable`](Self::alloc_droppable)).
+    /// ([`alloc_droppable`](Self::alloc_droppable)); the engine is not a
+    /// zone's ([`zone_of`](Self::zone_of): its spans are its parent's).
     ///
     /// ```
     /// use core::alloc::Layout;
@@ -1449,23 +1485,34 @@ impl RawPool {
 
 impl Drop for RawPool {
     fn drop(&mut self) {
-        // Destructors first, while every block is still allocated; the
-        // fields then free the memory (also if a destructor unwinds).
-        // A shared limit gets this engine's memory back; a zone's parent its
-        // spans (not freed: they are the parent's blocks) and the count of
-        // its large blocks.
-        if let Limit::Zone(mut parent) = self.limit {
-            let spans = self.arena.take_lent();
-            // SAFETY: as in `refill`; the spans are the parent's blocks, which
-            // no block of this engine will be used from again (it drops).
-            unsafe { parent.as_mut() }.spare_spans.extend(spans);
-            self.give_back(self.large.bytes() + self.zone_held);
-        } else {
-            self.give_back(self.reserved_bytes());
+        /// Gives the memory back once the destructors ran, also if one
+        /// unwinds: a shared limit gets this engine's bytes back; a zone's
+        /// parent its spans (not freed: they are the parent's blocks) and the
+        /// count of its large blocks. Not before: a destructor may open a
+        /// zone of the same parent (through a thread-local, say), which must
+        /// not be lent spans that still hold values to drop.
+        struct GiveBack<'a>(&'a mut RawPool);
+        impl Drop for GiveBack<'_> {
+            fn drop(&mut self) {
+                let raw = &mut *self.0;
+                if let Limit::Zone(mut parent) = raw.limit {
+                    let spans = raw.arena.take_lent();
+                    // SAFETY: as in `refill` (no destructor runs any more);
+                    // the spans are the parent's blocks, which no block of
+                    // this engine will be used from again (it drops).
+                    unsafe { parent.as_mut() }.spare_spans.extend(spans);
+                    raw.give_back(raw.large.bytes() + raw.zone_held);
+                } else {
+                    raw.give_back(raw.reserved_bytes());
+                }
+            }
         }
-        if !self.drops.is_empty() {
+        // Destructors first, while every block is still allocated; the
+        // fields then free the memory.
+        let guard = GiveBack(self);
+        if !guard.0.drops.is_empty() {
             // SAFETY: as in `reset`.
-            unsafe { self.drops.run_all() };
+            unsafe { guard.0.drops.run_all() };
         }
     }
 }
