@@ -23,6 +23,7 @@
 //! which at worst makes a racing `free` refuse with `BufferError`, as it
 //! would have an instant earlier. So relaxed atomics suffice.
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void, CStr};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -42,7 +43,9 @@ static TYPE: TypeCell = TypeCell::new();
 /// The object.
 #[repr(C)]
 pub struct Allocation {
-    ob_base: ffi::PyObject,
+    /// CPython's header, which it changes (the refcount) while references
+    /// to the rest are live: so in an `UnsafeCell`.
+    ob_base: UnsafeCell<ffi::PyObject>,
     /// A strong reference to the `Pool` that made the block.
     pool: *mut ffi::PyObject,
     /// The lane whose engine made the block.
@@ -58,6 +61,38 @@ pub struct Allocation {
 // `nbytes`, written once before the object was shared, and the atomics; the
 // header and the `pool` pointer are used only by GIL holders.
 unsafe impl Sync for Allocation {}
+
+/// An allocation object whose fields are not written yet; freed if dropped
+/// unfilled.
+pub struct Unfilled(*mut ffi::PyObject);
+
+impl Unfilled {
+    /// The object, for `block` of lane `lane` of `pool` (a `Pool` object,
+    /// borrowed: the allocation takes its own reference).
+    pub fn fill(self, pool: &Bound<'_, Pool>, lane: usize, block: Block, nbytes: usize) -> *mut ffi::PyObject {
+        let object = self.0;
+        std::mem::forget(self);
+        let this = object.cast::<Allocation>();
+        // SAFETY: the fields of the fresh object `reserve` made; the pool's
+        // reference is taken here and dropped in `tp_dealloc`.
+        unsafe {
+            ptr::addr_of_mut!((*this).pool).write(pool.clone().into_ptr());
+            ptr::addr_of_mut!((*this).lane).write(lane);
+            ptr::addr_of_mut!((*this).block).write(block);
+            ptr::addr_of_mut!((*this).nbytes).write(nbytes);
+            ptr::addr_of_mut!((*this).live).write(AtomicBool::new(true));
+            ptr::addr_of_mut!((*this).exports).write(AtomicUsize::new(0));
+        }
+        object
+    }
+}
+
+impl Drop for Unfilled {
+    fn drop(&mut self) {
+        // SAFETY: an object of `reserve`, never used: only its header is set.
+        unsafe { heap_type::free_object(self.0) };
+    }
+}
 
 /// A claimed allocation: live, this pool's, not exported.
 pub struct Claim<'a> {
@@ -128,28 +163,14 @@ while it lives the block cannot be freed or moved, and stays valid through close
 impl Allocation {
     /// A new allocation object of `pool` (a `Pool` object, borrowed: the
     /// allocation takes its own reference) for `block` of lane `lane`.
-    pub fn create(
-        py: Python<'_>,
-        pool: &Bound<'_, Pool>,
-        lane: usize,
-        block: Block,
-        nbytes: usize,
-    ) -> PyResult<*mut ffi::PyObject> {
+    /// The memory of a new allocation object, made before the block it
+    /// will hold, so that `alloc`/`realloc` change nothing when it cannot
+    /// be had (`MemoryError`).
+    pub fn reserve(py: Python<'_>) -> PyResult<Unfilled> {
         // SAFETY: the type made by `register`, with objects of this size;
-        // every field is written below before the object is used.
+        // `Unfilled::fill` writes every field before the object is used.
         let object = unsafe { heap_type::new_object(py, TYPE.get(), std::mem::size_of::<Self>()) }?;
-        let this = object.cast::<Allocation>();
-        // SAFETY: the fields of a fresh object; the pool's reference is
-        // taken here and dropped in `tp_dealloc`.
-        unsafe {
-            ptr::addr_of_mut!((*this).pool).write(pool.clone().into_ptr());
-            ptr::addr_of_mut!((*this).lane).write(lane);
-            ptr::addr_of_mut!((*this).block).write(block);
-            ptr::addr_of_mut!((*this).nbytes).write(nbytes);
-            ptr::addr_of_mut!((*this).live).write(AtomicBool::new(true));
-            ptr::addr_of_mut!((*this).exports).write(AtomicUsize::new(0));
-        }
-        Ok(object)
+        Ok(Unfilled(object))
     }
 
     /// The allocation behind a Python argument, or `TypeError`.
@@ -186,7 +207,7 @@ impl Allocation {
     }
 
     /// The pool.
-    fn pool<'py>(&self, py: Python<'py>) -> &'py Pool {
+    fn pool<'a>(&'a self, py: Python<'_>) -> &'a Pool {
         // SAFETY: `pool` is a strong reference to a `Pool` object, held for
         // this allocation's life (which outlasts `&self`); `Pool` is frozen.
         unsafe { Borrowed::from_ptr(py, self.pool).cast_unchecked::<Pool>() }.get()

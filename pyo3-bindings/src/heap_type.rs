@@ -31,6 +31,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pyo3::exceptions::{PySystemError, PyTypeError};
+
 use pyo3::prelude::*;
 use pyo3::{ffi, PyErr};
 
@@ -99,11 +100,12 @@ impl TypeCell {
         }
         // SAFETY: `ty` is a new reference, which `Bound` now owns.
         let ty = unsafe { Bound::from_owned_ptr(py, ty) };
-        self.0.store(ty.as_ptr().cast(), Ordering::Relaxed);
         let short = name.to_str().unwrap_or_default().rsplit('.').next();
         module.add(short.unwrap_or_default(), &ty)?;
-        // The module holds the type for the process's life (the extension is
-        // never unloaded); this pointer borrows that.
+        // The cell keeps a reference of its own, never released: deleting
+        // the module's attribute must not free a type that objects are still
+        // made of (and checked against) through this pointer.
+        self.0.store(ty.into_ptr().cast(), Ordering::Relaxed);
         Ok(())
     }
 }
@@ -212,18 +214,16 @@ pub unsafe fn size_arg(py: Python<'_>, object: *mut ffi::PyObject) -> PyResult<u
         }
         return Ok(value);
     }
-    // SAFETY: a valid object (caller).
-    let borrowed = unsafe { Bound::from_borrowed_ptr(py, object) };
-    let index = borrowed.call_method0("__index__").map_err(|_| {
-        PyTypeError::new_err(format!(
-            "an integer is required, not '{}'",
-            borrowed
-                .get_type()
-                .name()
-                .map(|name| name.to_string())
-                .unwrap_or_default()
-        ))
-    })?;
+    // `__index__` through the type slot, as CPython's own size arguments
+    // do; its error (a `TypeError` for a non-integer) is the one raised.
+    // SAFETY: a valid object (caller); a new reference or null with an
+    // exception set.
+    let index = unsafe { ffi::PyNumber_Index(object) };
+    if index.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: the new reference just made, dropped (with `Py_DECREF`) below.
+    let index = unsafe { Bound::from_owned_ptr(py, index) };
     index.extract()
 }
 

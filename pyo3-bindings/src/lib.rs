@@ -38,8 +38,9 @@ fn total_reserved() -> usize {
 #[pymodule(gil_used = true)]
 fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pool::Pool>()?;
-    pool::install_methods(m)?;
+    // The type first: the methods make its objects.
     allocation::register(m)?;
+    pool::install_methods(m)?;
     address::register(m)?;
     m.add(
         "InvalidAllocationError",

@@ -470,12 +470,13 @@ impl Pool {
             .ok_or(AllocError::SizeOverflow { number, elem_size })
             .map_err(alloc_error)?;
         let layout = layout(nbytes).map_err(alloc_error)?;
+        let object = Allocation::reserve(py)?;
         let (lane, block) =
             slf.get()
                 .on_lane(py, None, nbytes >= RELEASE_GIL_BYTES, |index, lane| {
                     (index, lane.tracked.with(|raw| raw.alloc(layout).map(Block)))
                 })?;
-        Allocation::create(py, slf, lane, block.map_err(alloc_error)?, nbytes)
+        Ok(object.fill(slf, lane, block.map_err(alloc_error)?, nbytes))
     }
 
     /// `free(allocation)`.
@@ -515,6 +516,8 @@ impl Pool {
         if old.pool_object() != slf.as_ptr() {
             old.claim(false)?;
         }
+        // Before the move: once the block moved, nothing may fail.
+        let object = Allocation::reserve(py)?;
         let work = |_: usize, lane: &mut LaneState| -> PyResult<Block> {
             let claim = old.claim(true)?;
             let (block, nbytes) = (old.block, old.nbytes);
@@ -534,7 +537,7 @@ impl Pool {
             Ok(Block(moved))
         };
         let moved = this.on_lane(py, Some(old.lane), large, work)??;
-        Allocation::create(py, slf, old.lane, moved, new_nbytes)
+        Ok(object.fill(slf, old.lane, moved, new_nbytes))
     }
 }
 
