@@ -194,25 +194,10 @@ impl LargeBlocks {
 
     /// Frees every block.
     pub fn free_all(&mut self) {
-        let mut header = self.head;
-        while !header.is_null() {
-            // SAFETY: every linked header starts a live allocation made by
-            // `alloc`/`realloc` with the system layout recorded in it (a valid
-            // `Layout` when it was recorded); `next` is read before the free.
-            unsafe {
-                let Header {
-                    next, size, align, ..
-                } = header.read();
-                alloc::dealloc(
-                    header.cast(),
-                    Layout::from_size_align_unchecked(size, align),
-                );
-                header = next;
-            }
-        }
-        self.head = ptr::null_mut();
-        self.count = 0;
-        self.bytes = 0;
+        // SAFETY: the engine frees all its large blocks only when it drops or
+        // resets, after which none of its blocks is used (its handles borrow
+        // it, so none is left; the raw API's contracts say the same).
+        unsafe { self.retain(&[]) };
     }
 
     // --- list plumbing -------------------------------------------------
