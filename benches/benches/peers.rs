@@ -1,7 +1,9 @@
 //! The peer suite: `Pool` side by side with bumpalo, typed-arena, slab and
 //! `Box` on the system allocator.
 //!
-//! * W1 — 1e6 zeroed allocations of 16 and 64 bytes, then drop.
+//! * W1 — 1e6 zeroed allocations of 16 and 64 bytes, then drop. `w1_sites`
+//!   does the same from eight call sites of the loop body, as a real
+//!   program allocates from many places (each inlines its own fast path).
 //! * W2 — churn: 1e6 live blocks of 16–256 bytes, then random free+alloc
 //!   pairs; ns per pair, and reserved memory against peak live bytes.
 //! * W3 — growth: one array grown by +16-byte steps to 1 MB, and by
@@ -320,5 +322,42 @@ fn w4(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, w1::<16>, w1::<64>, w2, w3, w4);
+/// Eight call sites of `$alloc` in a row.
+macro_rules! eight {
+    ($alloc:expr) => {{
+        let _ = black_box($alloc);
+        let _ = black_box($alloc);
+        let _ = black_box($alloc);
+        let _ = black_box($alloc);
+        let _ = black_box($alloc);
+        let _ = black_box($alloc);
+        let _ = black_box($alloc);
+        let _ = black_box($alloc);
+    }};
+}
+
+fn w1_sites<const SIZE: usize>(c: &mut Criterion) {
+    let mut group = c.benchmark_group(format!("w1_sites_{SIZE}B_{}", memory()));
+    group.throughput(Throughput::Elements(N as u64));
+    group.sample_size(20);
+    group.bench_function("arenapool", |b| {
+        b.iter(|| {
+            let pool = Pool::new();
+            for _ in 0..N / 8 {
+                eight!(pool.alloc(1, SIZE));
+            }
+        })
+    });
+    group.bench_function("bumpalo", |b| {
+        b.iter(|| {
+            let bump = Bump::new();
+            for _ in 0..N / 8 {
+                eight!(bump.alloc([0u8; SIZE]));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, w1::<16>, w1::<64>, w1_sites::<16>, w1_sites::<64>, w2, w3, w4);
 criterion_main!(benches);
