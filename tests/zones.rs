@@ -180,7 +180,10 @@ fn a_destructor_that_opens_a_zone_of_the_same_parent_gets_fresh_memory() {
     struct Checked(Victim, Arc<AtomicUsize>);
     impl Drop for Checked {
         fn drop(&mut self) {
-            assert_eq!(self.0 .0, "victim", "a value was overwritten before its drop");
+            assert_eq!(
+                self.0 .0, "victim",
+                "a value was overwritten before its drop"
+            );
             self.1.fetch_add(1, Ordering::Relaxed);
         }
     }

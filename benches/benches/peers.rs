@@ -359,5 +359,14 @@ fn w1_sites<const SIZE: usize>(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, w1::<16>, w1::<64>, w1_sites::<16>, w1_sites::<64>, w2, w3, w4);
+criterion_group!(
+    benches,
+    w1::<16>,
+    w1::<64>,
+    w1_sites::<16>,
+    w1_sites::<64>,
+    w2,
+    w3,
+    w4
+);
 criterion_main!(benches);

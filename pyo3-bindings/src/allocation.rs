@@ -69,7 +69,13 @@ pub struct Unfilled(*mut ffi::PyObject);
 impl Unfilled {
     /// The object, for `block` of lane `lane` of `pool` (a `Pool` object,
     /// borrowed: the allocation takes its own reference).
-    pub fn fill(self, pool: &Bound<'_, Pool>, lane: usize, block: Block, nbytes: usize) -> *mut ffi::PyObject {
+    pub fn fill(
+        self,
+        pool: &Bound<'_, Pool>,
+        lane: usize,
+        block: Block,
+        nbytes: usize,
+    ) -> *mut ffi::PyObject {
         let object = self.0;
         std::mem::forget(self);
         let this = object.cast::<Allocation>();
