@@ -259,10 +259,10 @@ pub(crate) fn try_alloc_nodrop_with<B: Backend, T>(
     let slot = pool.alloc_layout(Layout::new::<T>(), false)?.cast::<T>();
     // SAFETY: as in `try_alloc_with`.
     unsafe { slot.as_ptr().write(f()) };
-    // SAFETY: an initialised `T` of this pool, reachable only through this
-    // reference, which borrows the pool: the memory outlives it (the pool
-    // frees it, without dropping the value, when it resets or drops, which
-    // the borrow rules out until then).
+    // An initialised `T` of this pool, reachable only through the reference,
+    // which borrows the pool: the pool frees the memory (never dropping the
+    // value) only when it resets or drops, which the borrow rules out.
+    // SAFETY: so the reference is valid and exclusive for its lifetime.
     Ok(unsafe { &mut *slot.as_ptr() })
 }
 

@@ -143,10 +143,10 @@ impl RcPool {
         if !Rc::ptr_eq(&self.pool, &handle.pool) {
             crate::backend::foreign_handle();
         }
-        // SAFETY: `handle` holds a live `T` of this pool (`keep` checked the
-        // pool; only `free` and `realloc` change a block, through `&mut` or
-        // by value); consumed here, so the new handle is its only access,
-        // for a borrow of the pool, which `self` keeps alive.
+        // `handle` holds a live `T` of this pool (`keep` checked the pool;
+        // only `free` and `realloc` change a block, by value or `&mut`).
+        // SAFETY: so, consumed here, the new handle is its only access, for
+        // a borrow of the pool, which `self` keeps alive.
         unsafe { Handle::from_raw(handle.ptr, handle.pool_id()) }
     }
 

@@ -146,11 +146,12 @@ impl LaneState {
         let keep: Vec<_> = (self.exported.values())
             .map(|exported| (exported.block.0, exported.layout))
             .collect();
-        // SAFETY: the lane is shut (`open` is false, set under this lock), so
-        // no call will use any of its blocks again, and the registry that
-        // lists the C blocks goes below; an exported block is live (free and
-        // realloc refuse while it is exported) with the layout it was made
-        // with, listed once (by address); the binding registers no values.
+        // The lane is shut (`open` is false, set under this lock), so no call
+        // will use any of its blocks again, and the registry that lists the C
+        // blocks goes below; an exported block is live (free and realloc
+        // refuse while it is exported) with the layout it was made with.
+        // SAFETY: so `retain`'s contract holds: each kept block listed once
+        // (by address), no other used again, no values registered here.
         self.tracked.with(|raw| unsafe { raw.retain(&keep) });
         // Its leaves were blocks of the engine, freed just now.
         self.c_blocks = Registry::default();
@@ -605,11 +606,13 @@ impl LaneSet {
             if lane.exported.is_empty() {
                 Some(std::mem::replace(&mut *lane, LaneState::shut()))
             } else {
-                // SAFETY: a block the closed lane kept for its exports (live,
-                // made with `layout`), the last of which just ended: nothing
-                // uses it again (its allocation raises on a closed pool).
-                lane.tracked
-                    .with(|raw| unsafe { raw.dealloc(block.0, layout) });
+                // A block the closed lane kept for its exports (live, made with
+                // `layout`), the last of which just ended: nothing uses it
+                // again (its allocation raises on a closed pool).
+                lane.tracked.with(|raw| {
+                    // SAFETY: as just argued.
+                    unsafe { raw.dealloc(block.0, layout) }
+                });
                 None
             }
         };

@@ -169,10 +169,10 @@ impl LargeBlocks {
     pub unsafe fn retain(&mut self, keep: &[usize]) {
         let mut header = self.head;
         while !header.is_null() {
-            // SAFETY: every linked header starts a live allocation made by
-            // `alloc`/`realloc` with the system layout recorded in it; `next`
-            // is read before the block may be freed; a freed block is unused
-            // from now on (caller).
+            // Every linked header starts a live allocation made by
+            // `alloc`/`realloc` with the system layout recorded in it.
+            // SAFETY: so the reads and the free are valid; `next` is read
+            // before the free; a freed block is unused from now on (caller).
             unsafe {
                 let Header {
                     next, size, align, ..
