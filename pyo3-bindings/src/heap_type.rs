@@ -1,6 +1,7 @@
-//! Types and methods made by hand with the limited API (`PyType_FromSpec`,
-//! `PyDescr_NewMethod`), for what Python makes and calls by the million:
-//! `Address`, `Allocation`, and `Pool`'s `alloc`, `free` and `realloc`.
+//! Types and methods made by hand with CPython's C API (`PyType_FromSpec`,
+//! `PyDescr_NewMethod`, and `tp_vectorcall` for the constructors), for
+//! what Python makes and calls by the million: `Address`, `Allocation`,
+//! `Pool()`, and `Pool`'s `alloc`, `free` and `realloc`.
 //!
 //! # Why not `#[pyclass]` for these
 //!
