@@ -175,11 +175,14 @@ fn phase<'p>(pool: &'p Pool, outer: &mut Side<'p>, steps: &[Step]) -> Result<(),
 }
 
 proptest! {
-    #![proptest_config(config(64, 3))]
+    #![proptest_config(config(64, 2))]
 
     #[test]
     fn zones_and_their_pool_agree_with_the_model(
-        phases in prop::collection::vec(prop::collection::vec(step(), 0..40), 1..6)
+        phases in prop::collection::vec(
+            prop::collection::vec(step(), 0..if cfg!(miri) { 12 } else { 40 }),
+            1..if cfg!(miri) { 3 } else { 6 },
+        )
     ) {
         let pool = Pool::new();
         let mut outer = Side::new();
