@@ -968,8 +968,31 @@ impl RawPool {
     /// unsafe { raw.dealloc(block, layout) };
     /// assert_eq!(raw.stats().live_allocations, 0);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub unsafe fn dealloc(&mut self, block: NonNull<u8>, layout: Layout) {
+        // The fast path inline: a small, ordinarily aligned block; the rest
+        // out of line, so that its calls cost this path no register saves.
+        let Some(class) = fast_class(layout) else {
+            // SAFETY: forwarded from the caller.
+            return unsafe { self.dealloc_slow(block, layout) };
+        };
+        self.note_peak();
+        if !self.arena.retract(block, class.size()) {
+            // SAFETY: a live small block of this class and rank 0, owned by
+            // this engine and no longer used (caller).
+            unsafe { self.free.push(block, class, 0) }
+        }
+        self.account_free(Kind::Small { class, rank: 0 }, layout.size());
+        self.live_allocations = self.live_allocations.wrapping_sub(1);
+    }
+
+    /// [`dealloc`](Self::dealloc) of any block.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc).
+    #[inline(never)]
+    unsafe fn dealloc_slow(&mut self, block: NonNull<u8>, layout: Layout) {
         self.note_peak();
         // SAFETY: forwarded from the caller.
         unsafe { self.block_dealloc(block, layout) };
