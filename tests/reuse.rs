@@ -1,5 +1,6 @@
 //! Reuse after free: reserved memory stays bounded under churn.
 
+use arenapool::raw::MIN_GROWTH_CAP;
 use arenapool::{Handle, Pool};
 
 mod common;
@@ -101,16 +102,34 @@ fn churn_keeps_reserved_near_peak_live() {
 
 #[test]
 fn chunk_growth_is_bounded() {
-    // A plain doubling arena may hold twice what it uses; ours at most 1/8 more
-    // (plus one minimum growth step).
+    // A plain doubling arena may hold twice what it uses; ours at most a
+    // quarter more (plus one minimum growth step and a chunk's footer).
     let pool = Pool::new();
     let n = scaled(200_000, 500);
     let _blocks: Vec<_> = (0..n).map(|_| pool.alloc(1, 64)).collect();
     let s = pool.stats();
     assert!(
-        s.reserved_bytes <= s.live_bytes + s.live_bytes / 8 + 256 * 1024 + 4096,
+        s.reserved_bytes <= s.live_bytes + s.live_bytes / 4 + MIN_GROWTH_CAP + 4096,
         "{s:?}"
     );
+}
+
+#[test]
+fn a_document_sized_pool_holds_little_more_than_it_uses() {
+    // Pools of one document each, 2 KB to 200 KB of small blocks: the last
+    // chunk must not be a doubling that stands nearly empty (bumpalo's
+    // doubling below a 256 KiB floor held 1.9x the live bytes of a
+    // 50 KB document).
+    let step = if cfg!(miri) { 1_500 } else { 97 };
+    for blocks in (100..scaled(8_000, 1_600)).step_by(step) {
+        let pool = Pool::new();
+        let _kept: Vec<_> = (0..blocks).map(|_| pool.alloc(1, 32)).collect();
+        let s = pool.stats();
+        assert!(
+            s.reserved_bytes <= s.live_bytes + s.live_bytes / 4 + MIN_GROWTH_CAP + 1024,
+            "{blocks} blocks: {s:?}"
+        );
+    }
 }
 
 #[test]

@@ -50,6 +50,7 @@ use alloc::vec::Vec;
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
+pub use arena::MIN_GROWTH_CAP;
 pub use drop_list::DropFn;
 #[cfg(feature = "std")]
 pub use shared::Shared;
