@@ -193,3 +193,24 @@ fn many_pools_of_mixed_work_account_exactly() {
         assert_eq!(pool.stats().live_allocations, blocks.len());
     }
 }
+
+#[test]
+fn a_large_free_block_becomes_room_for_small_ones() {
+    // A grown array's old copy (here a freed 3 KiB block) is carved into
+    // small blocks before the pool takes any new memory.
+    let pool = Pool::new();
+    let old_copy = pool.alloc(1, 3072);
+    let _pinned = pool.alloc(1, 16); // so the old copy is not the newest
+    pool.free(old_copy);
+    let before = pool.stats();
+    assert_eq!(before.free_list_bytes, 3072);
+    // Room left: the unused rest of the chunk, plus the freed block, less a
+    // little for the chunk's rounding.
+    let room = before.reserved_bytes - before.live_bytes - before.free_list_bytes;
+    let n = (room + 3072) / 16 - 8;
+    let kept: Vec<_> = (0..n).map(|_| pool.alloc(1, 16)).collect();
+    let after = pool.stats();
+    assert_eq!(after.reserved_bytes, before.reserved_bytes, "{after:?}");
+    assert_eq!(after.live_bytes, before.live_bytes + 16 * n);
+    assert_eq!(after.live_allocations, kept.len() + 1);
+}

@@ -62,7 +62,11 @@ pub struct Arena {
     /// One past the last byte of the current span; always 16-aligned.
     end: *mut u8,
     /// Bytes of earlier spans, all of which count as carved: their blocks
-    /// and their tails went to the pool (live, or filed for reuse).
+    /// and their tails went to the pool (live, or filed for reuse). Less a
+    /// reused free block's bytes while it is the span (see
+    /// [`reuse`](Self::reuse)); wrapping, because in an engine that shares
+    /// memory that block may have been carved by another engine, and the
+    /// counts are exact summed over the group, as for any block that moves.
     retired: usize,
     /// Chunks held by `bump`, and spans lent by a parent engine.
     chunks: usize,
@@ -94,7 +98,8 @@ impl Arena {
     /// a free list, or lost (see `FreeLists::lost_bytes`).
     #[inline]
     pub fn carved_bytes(&self) -> usize {
-        self.retired + (self.cursor as usize - self.start as usize)
+        self.retired
+            .wrapping_add(self.cursor as usize - self.start as usize)
     }
 
     /// An arena whose first chunk has room for at least `capacity` bytes;
@@ -236,7 +241,9 @@ impl Arena {
             self.new_chunk(need, max_growth)?
         };
         let tail = (self.cursor, self.remaining());
-        self.retired += self.end as usize - self.start as usize;
+        self.retired = self
+            .retired
+            .wrapping_add(self.end as usize - self.start as usize);
         self.start = low.as_ptr();
         self.cursor = low.as_ptr();
         // SAFETY: `low .. low + len` is memory `bump` just handed out.
@@ -323,7 +330,9 @@ impl Arena {
     /// arena's to carve until [`take_lent`](Self::take_lent) gives it back.
     pub unsafe fn adopt(&mut self, span: NonNull<u8>, len: usize) -> Option<(NonNull<u8>, usize)> {
         let tail = (self.cursor, self.remaining());
-        self.retired += self.end as usize - self.start as usize;
+        self.retired = self
+            .retired
+            .wrapping_add(self.end as usize - self.start as usize);
         self.start = span.as_ptr();
         self.cursor = span.as_ptr();
         // SAFETY: `span .. span + len` is one block (caller).
@@ -331,6 +340,38 @@ impl Arena {
         self.lent.push((span, len));
         self.lent_bytes += len;
         self.chunks += 1;
+        NonNull::new(tail.0)
+            .filter(|_| tail.1 >= GRANULE)
+            .map(|p| (p, tail.1))
+    }
+
+    /// Makes `block` (`len` bytes: a free block of this engine's, taken out
+    /// of its free lists) the current span, and returns the unused tail of
+    /// the old span, as [`refill`](Self::refill) does.
+    ///
+    /// The block's bytes were counted as carved when it was first carved;
+    /// they are taken out of that count here and come back into it as the
+    /// new span is carved, so [`carved_bytes`](Self::carved_bytes) stays
+    /// exact.
+    ///
+    /// # Safety
+    ///
+    /// `block` is 16-aligned, `len` a multiple of 16, the memory was carved
+    /// by this arena (or, in a group of engines sharing memory, by one of
+    /// theirs) and stays allocated while it is used, and nothing else uses
+    /// it.
+    pub unsafe fn reuse(&mut self, block: NonNull<u8>, len: usize) -> Option<(NonNull<u8>, usize)> {
+        let tail = (self.cursor, self.remaining());
+        // The whole old span is carved from now on; the block, counted
+        // there or in an earlier span, is not until carved again.
+        self.retired = self
+            .retired
+            .wrapping_add(self.end as usize - self.start as usize)
+            .wrapping_sub(len);
+        self.start = block.as_ptr();
+        self.cursor = block.as_ptr();
+        // SAFETY: `block .. block + len` is one block of this arena (caller).
+        self.end = unsafe { block.as_ptr().add(len) };
         NonNull::new(tail.0)
             .filter(|_| tail.1 >= GRANULE)
             .map(|p| (p, tail.1))

@@ -27,6 +27,11 @@ use core::ptr::{self, NonNull};
 
 use super::size_class::{Class, PerClass, GRANULE};
 
+/// The smallest free block [`FreeLists::pop_span`] turns into a span: a
+/// block this large (a grown array's old copy, most often) is more use as
+/// room for many small blocks than waiting for a request of its own class.
+pub const RECYCLE_MIN: usize = 512;
+
 /// Alignment ranks: 0 for blocks aligned to at most 16 bytes, 1 for 32, 2 for 64.
 pub const RANKS: usize = 3;
 
@@ -118,6 +123,20 @@ impl FreeLists {
         *head = unsafe { block.cast::<*mut u8>().as_ptr().read() };
         self.bytes = self.bytes.wrapping_sub(class.size());
         Some(block)
+    }
+
+    /// Takes a free rank-0 block of at least `need` bytes and at least
+    /// [`RECYCLE_MIN`] bytes — the largest listed — to serve as a span that
+    /// smaller blocks are carved from. Scans the lists of the large classes
+    /// only: for the span refill, a cold path.
+    #[inline]
+    pub fn pop_span(&mut self, need: usize) -> Option<(NonNull<u8>, usize)> {
+        let least = need.max(RECYCLE_MIN);
+        let class = Class::all()
+            .rev()
+            .take_while(|class| class.size() >= least)
+            .find(|&class| !self.heads[class].is_null())?;
+        self.pop(class, 0).map(|block| (block, class.size()))
     }
 
     /// Makes the lists of `rank` if they do not exist yet. Called on the

@@ -741,6 +741,20 @@ impl RawPool {
     /// Gives the arena a new span of at least `need` bytes; files the old
     /// span's tail for reuse.
     fn refill(&mut self, need: usize) -> Result<(), AllocError> {
+        // A large free block serves as the span before any new memory does
+        // (a grown array's old copies become room for small blocks).
+        if let Some((block, len)) = self.free.pop_span(need) {
+            // SAFETY: a free rank-0 block of this engine (or its group),
+            // 16-aligned, a class size long, carved from this arena or one
+            // sharing its memory, and no longer in any list.
+            let tail = unsafe { self.arena.reuse(block, len) };
+            if let Some((tail, tail_len)) = tail {
+                // SAFETY: the unused, 16-aligned end of the old span (a
+                // multiple of 16, at least 16 bytes), owned by the pool.
+                unsafe { self.free.push_region(tail, tail_len) };
+            }
+            return Ok(());
+        }
         if let Limit::Zone(mut parent) = self.limit {
             // SAFETY: a zone's parent outlives it and is not in use while
             // the zone is (`zone_of`'s contract): this is the only access.

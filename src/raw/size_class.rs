@@ -111,8 +111,7 @@ impl Class {
     }
 
     /// Every class, smallest first.
-    #[cfg_attr(not(feature = "std"), allow(dead_code))]
-    pub fn all() -> impl Iterator<Item = Class> {
+    pub fn all() -> impl DoubleEndedIterator<Item = Class> {
         (0..NUM_CLASSES).map(Class)
     }
 
