@@ -24,6 +24,8 @@ NOTES = {
     "syncpool_alloc_free_16": "SyncPool alloc(1, 16) + free, one thread",
     "bumpalo_alloc_16": "Bump::alloc([0u8; 16])",
     "bumpalo_alloc_slice_fill_copy_16": "Bump::alloc_slice_fill_copy(16, 0u8)",
+    "arenapool_document": "W4 document: Pool::new, 500 allocs of 8-127 B (1 in 8 freed), drop",
+    "bumpalo_document": "W4 document: Bump::new, 500 alloc_slice_fill_copy of 8-127 B, drop",
     "free_list_alloc_16": "bare intrusive free list, 16 B zeroed (benches/free_list.rs)",
     "free_list_free_16": "bare intrusive free list, free",
 }
@@ -64,6 +66,8 @@ def main():
     ratio = rows["arenapool_alloc_16"][0] / base
     verdict = "met" if ratio <= 1.3 else "MISSED"
     print(f"\ngoal: 16 B zeroed alloc within 1.3x bumpalo's instructions: {ratio:.2f}x, {verdict}")
+    doc = rows["arenapool_document"][0] / rows["bumpalo_document"][0]
+    print(f"W4 document, arenapool / bumpalo instructions: {doc:.2f}x")
 
 
 if __name__ == "__main__":

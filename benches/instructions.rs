@@ -62,6 +62,38 @@ fn free_list_free_16(list: &mut BareFreeList, block: NonNull<u8>) {
     unsafe { list.free(block, 16) }
 }
 
+/// Allocations of one W4 document (`document` ops).
+const DOC_ALLOCS: usize = 500;
+
+/// One W4 document: a new pool, `DOC_ALLOCS` zeroed blocks of 8 to 127
+/// bytes with every eighth freed at once, then the pool dropped.
+#[inline(never)]
+fn arenapool_document(sizes: &[usize]) {
+    let pool = Pool::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        let h = pool.alloc(1, n);
+        if i % 8 == 0 {
+            pool.free(h);
+        } else {
+            drop(black_box(h));
+        }
+    }
+}
+
+/// The same document in a bumpalo arena (which cannot free).
+#[inline(never)]
+fn bumpalo_document(sizes: &[usize]) {
+    let bump = Bump::new();
+    for &n in sizes {
+        black_box(bump.alloc_slice_fill_copy(n, 0u8));
+    }
+}
+
+fn document_sizes() -> Vec<usize> {
+    let mut rng = arenapool_benches::Rng::new(11);
+    (0..DOC_ALLOCS).map(|_| 8 + rng.below(120)).collect()
+}
+
 /// The ops: name (also the measured function's) and its runner.
 const OPS: &[(&str, fn())] = &[
     ("arenapool_alloc_16", || {
@@ -112,6 +144,20 @@ const OPS: &[(&str, fn())] = &[
         let bump = Bump::with_capacity(64 * 1024);
         for _ in 0..CALLS {
             black_box(bumpalo_alloc_slice_fill_copy_16(&bump));
+        }
+    }),
+    ("arenapool_document", || {
+        let sizes = document_sizes();
+        arenapool_document(&sizes[..8]);
+        for _ in 0..CALLS {
+            arenapool_document(&sizes);
+        }
+    }),
+    ("bumpalo_document", || {
+        let sizes = document_sizes();
+        bumpalo_document(&sizes[..8]);
+        for _ in 0..CALLS {
+            bumpalo_document(&sizes);
         }
     }),
     ("free_list_alloc_16", || {
