@@ -101,7 +101,7 @@ test-python: venv
 #     (`RawPool::rederive`), which strict provenance forbids. For the same
 #     reason 1 and 2 run with permissive provenance (no warning per cast).
 MIRI_THREADED := --test sync --test sync_cross_thread --test sync_lifecycle --test threads --test allocator --test debug_format --test zones --test retain --test rc_pool --test conveniences
-MIRI_SINGLE := --lib --test alloc --test reuse --test realloc --test drops --test foreign --test zones --test retain --test rc_pool --test conveniences
+MIRI_SINGLE := --lib --test alloc --test reuse --test large_growth --test realloc --test drops --test foreign --test zones --test retain --test rc_pool --test conveniences
 MIRI_HARNESS_THREADS := --test sync_pool_threads_model
 miri:
 	@if ! rustup +nightly component list --installed 2>/dev/null | grep -q '^miri'; then \

@@ -242,3 +242,56 @@ fn failed_realloc_leaves_the_handle_intact() {
     assert_eq!(big.len(), 20_000);
     assert!(has_pattern(&big, 1));
 }
+
+#[test]
+fn a_growing_array_keeps_growing_in_place_while_other_blocks_are_allocated() {
+    // spaCy's token array: doubled with realloc, while every token's word is
+    // allocated between the doublings. After its first move it has room set
+    // aside behind it, and grows into it.
+    let pool = Pool::new();
+    let mut array = pool.alloc(1, 192);
+    array.fill(5);
+    let mut words = Vec::new();
+    let mut home = None;
+    let mut len = 192;
+    while len < 3072 {
+        for _ in 0..8 {
+            words.push(pool.alloc_str("word"));
+        }
+        let before = len;
+        len *= 2;
+        pool.realloc(&mut array, len);
+        assert!(array[..192].iter().all(|&b| b == 5));
+        assert!(array[before..].iter().all(|&b| b == 0));
+        match home {
+            None => home = Some(array.as_ptr()), // the first growth moves it
+            Some(home) => assert_eq!(array.as_ptr(), home, "grown in place to {len}"),
+        }
+        assert_eq!(pool.size(), len + 4 * words.len());
+    }
+    // Leaving the small range, it gives the room back for reuse.
+    let before = pool.stats().free_list_bytes;
+    pool.realloc(&mut array, 6144);
+    assert!(pool.stats().free_list_bytes >= before + 3072);
+    assert_eq!(pool.size(), 6144 + 4 * words.len());
+    assert!(array[..192].iter().all(|&b| b == 5));
+}
+
+#[test]
+fn the_growth_room_is_not_live_and_goes_with_reset() {
+    let mut pool = Pool::new();
+    let mut array = pool.alloc(1, 100);
+    let _pin = pool.alloc(1, 16);
+    pool.realloc(&mut array, 200); // moves, with room behind it
+    let stats = pool.stats();
+    assert_eq!(stats.live_bytes, 216);
+    assert!(stats.reserved_bytes >= stats.live_bytes + stats.free_list_bytes);
+    drop(array);
+    pool.reset();
+    assert_eq!(pool.size(), 0);
+    let mut array = pool.alloc(1, 100);
+    let _pin = pool.alloc(1, 16);
+    pool.realloc(&mut array, 200);
+    pool.realloc(&mut array, 400);
+    assert_eq!(pool.size(), 416);
+}

@@ -12,14 +12,22 @@
 //!           ◄─ offset ──►▲ pointer handed out
 //! ```
 //!
-//! The header takes `max(32, align)` bytes so the data keeps its alignment.
-//! Growth goes through the system `realloc` (which moves huge blocks with
-//! `mremap` on Linux); the neighbours' links are then patched.
+//! The header takes 48 bytes, rounded up to the data's alignment.
+//!
+//! A block made by `alloc` comes from the global allocator. A block that
+//! *grows* — `realloc` to a larger size, or a small block growing into this
+//! range — moves onto pages of its own (see `pages.rs`, where available),
+//! which reserve room for it to keep growing in place: no copy, no zeroing
+//! (fresh pages are zero), no syscall until it outgrows the reserve, and
+//! then one `mremap` that moves pages rather than bytes. Elsewhere growth
+//! goes through the system `realloc`. Either way the neighbours' links are
+//! patched when a block moves.
 
 use alloc::alloc;
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
 
+use super::pages;
 use super::size_class::GRANULE;
 
 #[repr(C)]
@@ -29,17 +37,19 @@ struct Header {
     /// The block's system layout, so that `free_all` can free it.
     size: usize,
     align: usize,
+    /// The length of the block's own mapping, or 0 for a block of the
+    /// global allocator.
+    map_len: usize,
+    /// Keeps the header a multiple of 16 bytes.
+    _pad: usize,
 }
 
 /// Bytes from the start of a block's allocation to its data: the header,
-/// rounded up to the data's alignment.
+/// rounded up to the data's alignment (a power of two).
 #[inline]
 const fn offset(align: usize) -> usize {
-    if align > HEADER {
-        align
-    } else {
-        HEADER
-    }
+    let align = if align < GRANULE { GRANULE } else { align };
+    (HEADER + align - 1) & !(align - 1)
 }
 
 const HEADER: usize = core::mem::size_of::<Header>();
@@ -98,7 +108,7 @@ impl LargeBlocks {
         let _ = base.expose_provenance();
         // SAFETY: `header` is a fresh allocation, aligned to at least 16, with
         // room for the header before the data.
-        unsafe { self.link(header, system) };
+        unsafe { self.link(header, system, 0) };
         self.count += 1;
         self.bytes += system.size();
         // SAFETY: the data starts `offset` bytes in, inside the allocation.
@@ -117,17 +127,74 @@ impl LargeBlocks {
         // before `data` in the same allocation and is linked in this list.
         unsafe {
             let header = data.sub(offset(system.align())).cast::<Header>();
+            let map_len = (*header.as_ptr()).map_len;
             self.unlink(header);
-            alloc::dealloc(header.as_ptr().cast(), system);
+            Self::release(header, system, map_len);
         }
         self.count -= 1;
         self.bytes -= system.size();
     }
 
-    /// Resizes a block with the system `realloc`; the contents up to the
-    /// smaller size are kept, any new bytes are **not** initialised.
-    /// Returns `None` (and leaves the block untouched) when the global
-    /// allocator refuses.
+    /// Gives a block's memory back: its mapping, or to the global allocator.
+    ///
+    /// # Safety
+    ///
+    /// `header` starts a block of system layout `system` made here, on a
+    /// mapping of `map_len` bytes (0: of the global allocator), unlinked
+    /// and never used again.
+    unsafe fn release(header: NonNull<Header>, system: Layout, map_len: usize) {
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            if map_len == 0 {
+                alloc::dealloc(header.as_ptr().cast(), system);
+            } else {
+                pages::unmap(header.cast(), map_len);
+            }
+        }
+    }
+
+    /// A block for `system` (as for [`alloc`](Self::alloc)) that is going to
+    /// grow: on pages of its own where they are available, else from the
+    /// global allocator. Its bytes are **not** initialised unless the flag
+    /// returned is `true` (pages: every byte zero).
+    pub fn alloc_growable(&mut self, system: Layout) -> Option<(NonNull<u8>, bool)> {
+        if let Some((base, map_len)) = Self::map_for(system) {
+            let header = base.cast::<Header>();
+            // SAFETY: a fresh mapping of at least `system.size()` bytes,
+            // page-aligned (so aligned to `system.align()`).
+            unsafe { self.link(header, system, map_len) };
+            self.count += 1;
+            self.bytes += system.size();
+            // SAFETY: the data starts `offset` bytes in, inside the mapping.
+            return Some((unsafe { base.add(offset(system.align())) }, true));
+        }
+        self.alloc(system, false).map(|data| (data, false))
+    }
+
+    /// A fresh mapping with room for `system` to grow, if mapping is
+    /// available and worth it for a block of its size and alignment: its
+    /// base and length.
+    fn map_for(system: Layout) -> Option<(NonNull<u8>, usize)> {
+        if !pages::available()
+            || system.size() < pages::MAP_MIN
+            || system.align() > pages::page_size()
+        {
+            return None;
+        }
+        let map_len = pages::reservation(system.size())?;
+        let base = pages::map(map_len)?;
+        // As in `alloc`.
+        let _ = base.as_ptr().expose_provenance();
+        Some((base, map_len))
+    }
+
+    /// Resizes a block; the contents up to the smaller size are kept. Returns
+    /// the block's data and whether the bytes past the old size are known
+    /// to be zero (a block on pages of its own); otherwise they are **not**
+    /// initialised. A growing block of the global allocator moves onto
+    /// pages of its own where they are available; one on pages grows in
+    /// place within its mapping, and beyond it with `mremap`. Returns `None`
+    /// (and leaves the block untouched) when the system refuses.
     ///
     /// # Safety
     ///
@@ -138,25 +205,126 @@ impl LargeBlocks {
         data: NonNull<u8>,
         old: Layout,
         new: Layout,
-    ) -> Option<NonNull<u8>> {
+    ) -> Option<(NonNull<u8>, bool)> {
         debug_assert_eq!(old.align(), new.align());
         let off = offset(old.align());
+        // SAFETY: the caller guarantees the block and its header.
+        let header = unsafe { data.sub(off).cast::<Header>() };
+        // SAFETY: a linked header of a live block.
+        let map_len = unsafe { (*header.as_ptr()).map_len };
+        if map_len != 0 {
+            // SAFETY: a live block on a mapping of `map_len` bytes (its
+            // header says so), resized to `new`.
+            return unsafe { self.realloc_mapped(header, old, new, map_len) };
+        }
+        if new.size() > old.size() {
+            if let Some((base, map_len)) = Self::map_for(new) {
+                // SAFETY: the old block (header and data, `old.size()` bytes)
+                // is live and the fresh mapping is larger and distinct; the
+                // old block is unlinked before it is freed, the new one
+                // linked at its new address.
+                unsafe {
+                    ptr::copy_nonoverlapping(
+                        header.as_ptr().cast::<u8>(),
+                        base.as_ptr(),
+                        old.size(),
+                    );
+                    self.unlink(header);
+                    alloc::dealloc(header.as_ptr().cast(), old);
+                    self.link(base.cast(), new, map_len);
+                }
+                self.bytes = self.bytes - old.size() + new.size();
+                // SAFETY: the data starts `off` bytes in, inside the mapping;
+                // past the copied bytes the fresh pages are zero.
+                return Some((unsafe { base.add(off) }, true));
+            }
+        }
         // SAFETY: the caller guarantees the block and its header; it is
         // unlinked before the system may move it and relinked at its new
         // address (or at the old one if the system refused).
         unsafe {
-            let header = data.sub(off).cast::<Header>();
             self.unlink(header);
             let moved = alloc::realloc(header.as_ptr().cast(), old, new.size());
             let Some(moved) = NonNull::new(moved) else {
-                self.link(header, old);
+                self.link(header, old, 0);
                 return None;
             };
             // As in `alloc`.
             let _ = moved.as_ptr().expose_provenance();
-            self.link(moved.cast(), new);
+            self.link(moved.cast(), new, 0);
             self.bytes = self.bytes - old.size() + new.size();
-            Some(moved.add(off))
+            Some((moved.add(off), false))
+        }
+    }
+
+    /// [`realloc`](Self::realloc) of a block on a mapping of `map_len`
+    /// bytes. Keeps the mapping's promise: every byte past the block's end
+    /// is zero.
+    ///
+    /// # Safety
+    ///
+    /// `header` starts a live, linked block of system layout `old` on such
+    /// a mapping; `new` has `old`'s alignment.
+    unsafe fn realloc_mapped(
+        &mut self,
+        header: NonNull<Header>,
+        old: Layout,
+        new: Layout,
+        map_len: usize,
+    ) -> Option<(NonNull<u8>, bool)> {
+        let off = offset(old.align());
+        let base = header.cast::<u8>();
+        if new.size() <= map_len {
+            if new.size() < old.size() {
+                // SAFETY: `new.size() .. old.size()` lies in the mapping and
+                // belonged to the block, which no longer needs it.
+                unsafe { Self::trim(base, new.size(), old.size()) };
+            }
+            // SAFETY: a linked header of a live block.
+            unsafe { (*header.as_ptr()).size = new.size() };
+            self.bytes = self.bytes - old.size() + new.size();
+            // SAFETY: the data is `off` bytes into the mapping.
+            return Some((unsafe { base.add(off) }, true));
+        }
+        let want = pages::reservation(new.size())?;
+        // SAFETY: the block is unlinked before its mapping may move, and
+        // relinked at its new address (or at the old one if refused); the
+        // pages move with their contents, and those past the old mapping
+        // are fresh (zero).
+        unsafe {
+            self.unlink(header);
+            let Some(moved) = pages::remap(base, map_len, want) else {
+                self.link(header, old, map_len);
+                return None;
+            };
+            let _ = moved.as_ptr().expose_provenance();
+            self.link(moved.cast(), new, want);
+            self.bytes = self.bytes - old.size() + new.size();
+            Some((moved.add(off), true))
+        }
+    }
+
+    /// Zeroes a mapped block's bytes from `new_end` to `old_end` (offsets
+    /// from `base`): the rest of the last page it keeps by hand, the whole
+    /// pages after it by giving them back to the kernel.
+    ///
+    /// # Safety
+    ///
+    /// `base .. base + old_end` lies in a live mapping made by `pages`, and
+    /// nothing needs the bytes from `new_end` on.
+    unsafe fn trim(base: NonNull<u8>, new_end: usize, old_end: usize) {
+        let page = pages::page_size();
+        let kept = (new_end + page - 1) & !(page - 1);
+        let held = (old_end + page - 1) & !(page - 1);
+        // SAFETY: all within `base .. base + held`: the mapping is whole
+        // pages, so it reaches `held` (caller).
+        unsafe {
+            base.add(new_end)
+                .write_bytes(0, kept.min(old_end) - new_end);
+            if held > kept && !pages::release(base.add(kept), held - kept) {
+                // Refused: the pages keep their bytes, so zero them.
+                base.add(kept).write_bytes(0, old_end - kept);
+            }
         }
     }
 
@@ -175,14 +343,20 @@ impl LargeBlocks {
             // before the free; a freed block is unused from now on (caller).
             unsafe {
                 let Header {
-                    next, size, align, ..
+                    next,
+                    size,
+                    align,
+                    map_len,
+                    ..
                 } = header.read();
                 let data = header as usize + offset(align);
                 if keep.binary_search(&data).is_err() {
-                    self.unlink(NonNull::new_unchecked(header));
-                    alloc::dealloc(
-                        header.cast(),
+                    let linked = NonNull::new_unchecked(header);
+                    self.unlink(linked);
+                    Self::release(
+                        linked,
                         Layout::from_size_align_unchecked(size, align),
+                        map_len,
                     );
                     self.count -= 1;
                     self.bytes -= size;
@@ -202,14 +376,14 @@ impl LargeBlocks {
 
     // --- list plumbing -------------------------------------------------
 
-    /// Pushes `header`, the start of a block with system layout `system`,
-    /// at the front of the list.
+    /// Pushes `header`, the start of a block with system layout `system`
+    /// (on a mapping of `map_len` bytes, or 0), at the front of the list.
     ///
     /// # Safety
     ///
     /// `header` must point to writable memory for a `Header` that is not in
     /// the list.
-    unsafe fn link(&mut self, header: NonNull<Header>, system: Layout) {
+    unsafe fn link(&mut self, header: NonNull<Header>, system: Layout, map_len: usize) {
         let header = header.as_ptr();
         // SAFETY: the caller guarantees `header` is writable; `self.head`, if
         // not null, is a linked header of a live block.
@@ -219,6 +393,8 @@ impl LargeBlocks {
                 next: self.head,
                 size: system.size(),
                 align: system.align(),
+                map_len,
+                _pad: 0,
             });
             if !self.head.is_null() {
                 (*self.head).prev = header;

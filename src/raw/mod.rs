@@ -39,7 +39,9 @@ mod arena;
 mod depot;
 mod drop_list;
 mod free_list;
+mod growth_room;
 mod large;
+mod pages;
 #[cfg(feature = "std")]
 mod shared;
 mod size_class;
@@ -60,6 +62,7 @@ use crate::{AllocError, Stats};
 use arena::{Arena, RefillError};
 use drop_list::DropList;
 use free_list::{rank_of, FreeLists};
+use growth_room::GrowthRoom;
 use large::LargeBlocks;
 use size_class::Class;
 
@@ -187,6 +190,9 @@ pub struct RawPool {
     /// Bytes of the large blocks of this engine's zones (and theirs),
     /// counted here so that they count against this engine's limit.
     zone_held: usize,
+    /// Room set aside behind the small block that grew last (its bytes
+    /// count in `waste`).
+    room: GrowthRoom,
 }
 
 // SAFETY: the engine owns the memory its raw pointers reach — alone, or,
@@ -224,6 +230,7 @@ impl RawPool {
             peak_live_bytes: 0,
             spare_spans: Vec::new(),
             zone_held: 0,
+            room: GrowthRoom::new(),
         }
     }
 
@@ -851,6 +858,29 @@ impl RawPool {
         })
     }
 
+    /// A large block that is going to grow (see `LargeBlocks::alloc_growable`),
+    /// and whether it is zeroed already; its bytes are otherwise not
+    /// initialised.
+    #[cold]
+    #[inline(never)]
+    fn large_alloc_growable(
+        &mut self,
+        size: usize,
+        align: usize,
+    ) -> Result<(NonNull<u8>, bool), AllocError> {
+        let system =
+            large::system_layout(size, align).ok_or(AllocError::LayoutTooLarge { size, align })?;
+        self.take(system.size(), size)?;
+        let block = self.large.alloc_growable(system);
+        if block.is_none() {
+            self.give_back(system.size());
+        }
+        block.ok_or(AllocError::OutOfMemory {
+            size: system.size(),
+            align: system.align(),
+        })
+    }
+
     /// Takes `extra` bytes from the limit before reserving them from the
     /// system; errs if that would pass it.
     #[inline]
@@ -1123,7 +1153,9 @@ impl RawPool {
                 // A shrink into a smaller class of a block that is not the
                 // newest moves: splitting it would strand its tail in smaller
                 // classes and the large class would never get it back.
-                from == to || self.arena.resize_newest(block, old_len, new_len)
+                from == to
+                    || self.arena.resize_newest(block, old_len, new_len)
+                    || (new_len > old_len && self.grow_into_room(block, old_len, new_len))
             }
             (Kind::Large, Kind::Large) => {
                 let old_sys = large::system_layout(old_size, old.align());
@@ -1140,7 +1172,7 @@ impl RawPool {
                 // SAFETY: a live large block of this engine (caller), resized
                 // to a system layout of the same alignment.
                 let moved = unsafe { self.large.realloc(block, old_sys, new_sys) };
-                let Some(moved) = moved else {
+                let Some((moved, tail_zeroed)) = moved else {
                     self.give_back(growth);
                     return Err(AllocError::OutOfMemory {
                         size: new_sys.size(),
@@ -1148,7 +1180,7 @@ impl RawPool {
                     });
                 };
                 self.give_back(old_sys.size().saturating_sub(new_sys.size()));
-                if new_size > old_size {
+                if new_size > old_size && !tail_zeroed {
                     // SAFETY: the block now has `new_size` writable bytes.
                     unsafe { moved.add(old_size).write_bytes(0, new_size - old_size) };
                 }
@@ -1164,15 +1196,92 @@ impl RawPool {
             return Ok(block);
         }
         // Move: new block first, so that a failure leaves the old one intact.
-        let moved = self.block_alloc_uninit(new)?;
+        // A small block growing into the large range goes where it can keep
+        // growing in place.
+        // A small block growing in the small range gets room to keep growing.
+        let growing = new_size > old_size;
+        let old_kind = kind_of(old_size, old.align());
+        let (moved, zeroed) = match (kind_of(new_size, new.align()), growing) {
+            (Kind::Large, true) => self.large_alloc_growable(new_size, new.align())?,
+            (Kind::Small { class, rank: 0 }, true) => (self.alloc_with_room(class, new)?, false),
+            _ => (self.block_alloc_uninit(new)?, false),
+        };
+        // The room behind the old place goes with the block that left it.
+        if let Kind::Small { class, .. } = old_kind {
+            if self.room.follows(block.as_ptr() as usize + class.size()) {
+                self.release_room();
+            }
+        }
         let kept = old_size.min(new_size);
         // SAFETY: both blocks are live and distinct, `kept` bytes long at least.
         unsafe {
             ptr::copy_nonoverlapping(block.as_ptr(), moved.as_ptr(), kept);
-            moved.add(kept).write_bytes(0, new_size - kept);
+            if !zeroed {
+                moved.add(kept).write_bytes(0, new_size - kept);
+            }
             self.block_dealloc(block, old);
         }
         Ok(moved)
+    }
+
+    /// Grows a small block of `old_len` bytes (its class size) to `new_len`
+    /// into the room behind it, if it is the block the room follows and the
+    /// room is large enough. Returns whether it did.
+    fn grow_into_room(&mut self, block: NonNull<u8>, old_len: usize, new_len: usize) -> bool {
+        let at = block.as_ptr() as usize;
+        match self.room.grow(at + old_len, at + new_len) {
+            Some(given) => {
+                // The bytes leave the room (counted as waste) for the block,
+                // whose accounting the caller settles.
+                self.waste = self.waste.wrapping_sub(given);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A block of `class` (rank 0) for a growing block that must move,
+    /// carved with room behind it to grow up to eightfold within the small
+    /// range; a block from [`block_alloc_uninit`](Self::block_alloc_uninit)
+    /// when no room can be had. Contents unspecified.
+    #[cold]
+    #[inline(never)]
+    fn alloc_with_room(&mut self, class: Class, layout: Layout) -> Result<NonNull<u8>, AllocError> {
+        let len = class.size();
+        let wanted = (len * 7).min(SMALL_MAX - len);
+        // At least room to double, or all the small range still allows.
+        let least = len.min(wanted);
+        if least == 0 {
+            return self.block_alloc_uninit(layout);
+        }
+        if self.arena.remaining() < len + least && self.refill(len + wanted).is_err() {
+            return self.block_alloc_uninit(layout);
+        }
+        let room = wanted.min(self.arena.remaining() - len);
+        if room < least {
+            return self.block_alloc_uninit(layout);
+        }
+        self.release_room();
+        // SAFETY: `len + room` bytes (multiples of 16: class sizes, and a
+        // span's remaining bytes) fit in the span, checked above; both
+        // regions are fresh carved memory of this engine, in one chunk.
+        unsafe {
+            let block = self.arena.take(len);
+            let behind = self.arena.take(room);
+            self.room.set(behind, room);
+            self.waste = self.waste.wrapping_add(room);
+            Ok(block)
+        }
+    }
+
+    /// Files the growth room, if any, for reuse.
+    fn release_room(&mut self) {
+        if let Some((start, len)) = self.room.take() {
+            self.waste = self.waste.wrapping_sub(len);
+            // SAFETY: the room is carved memory of this engine, 16-aligned,
+            // a multiple of 16 and at least 16 bytes long, used by nothing.
+            unsafe { self.free.push_region(start, len) };
+        }
     }
 
     /// `block`'s address with the provenance the engine exposed for the
@@ -1300,6 +1409,7 @@ impl RawPool {
         // The spare spans were blocks of `large`, not kept.
         self.spare_spans.clear();
         if any_small {
+            self.release_room();
             // Every carved byte is in a kept block, a free list, or lost:
             // the blocks let go count as waste, so that `live_bytes` is the
             // kept blocks', and a later free of one of them settles as usual.
@@ -1313,6 +1423,7 @@ impl RawPool {
             // No small block is used again: every chunk goes, and with them
             // the free lists that point into them.
             self.free.clear();
+            self.room.clear();
             self.arena = Arena::new();
             self.waste = 0;
         }
@@ -1507,6 +1618,7 @@ impl RawPool {
                 // The spare spans were blocks of `large`.
                 raw.spare_spans.clear();
                 raw.free.clear();
+                raw.room.clear();
                 raw.arena.reset();
                 raw.give_back(before - raw.reserved_bytes());
                 raw.waste = 0;
