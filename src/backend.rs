@@ -121,7 +121,7 @@ fn alloc_bytes_fast<B: Backend>(
     let layout = Layout::from_size_align(size, 16).ok()?;
     let block = pool.alloc_fast(layout, true)?;
     // SAFETY: `size` zeroed bytes (initialised `u8`s) of this pool, new.
-    Some(unsafe { handle(pool, NonNull::slice_from_raw_parts(block, size)) })
+    Some(unsafe { handle(pool, NonNull::slice_from_raw_parts(block, size)) }.into_byte_block())
 }
 
 /// `Pool::alloc`: the fast path inline, everything else out of line, in
@@ -169,7 +169,7 @@ fn try_alloc_slow<B: Backend>(
         .map_err(|_| AllocError::LayoutTooLarge { size, align: 16 })?;
     let block = pool.alloc_layout(layout, true)?;
     // SAFETY: `size` zeroed bytes (initialised `u8`s) of this pool, new.
-    Ok(unsafe { handle(pool, NonNull::slice_from_raw_parts(block, size)) })
+    Ok(unsafe { handle(pool, NonNull::slice_from_raw_parts(block, size)) }.into_byte_block())
 }
 
 #[inline]
@@ -348,7 +348,8 @@ pub(crate) fn try_alloc_fmt<'p, B: Backend>(
     }
     let mut writer = Writer {
         pool,
-        buf: try_alloc(pool, 0, 1)?,
+        // Not a byte block: the bytes become a `str`, freed as one.
+        buf: try_alloc_slice_zeroed::<B, u8>(pool, 0)?,
         len: 0,
         error: None,
     };
@@ -409,6 +410,10 @@ pub(crate) fn try_free<'h, B: Backend, T: ?Sized>(
         return Err(handle);
     }
     let layout = Layout::for_value::<T>(&handle);
+    // A byte block was made 16-aligned: freed with the layout it was made
+    // with (the alignment picks its size class). `align_to` cannot fail for
+    // a layout the block was allocated with.
+    let layout = layout.align_to(handle.min_align()).unwrap_or(layout);
     let ptr = handle.into_raw();
     // The same test `try_alloc_value` used to register the value: for one
     // type it gives one answer, so a handle goes back the way it came.
@@ -455,7 +460,15 @@ pub(crate) fn try_realloc<B: Backend, T: Zeroable + Copy>(
         return Err(AllocError::ForeignHandle);
     }
     let old = Layout::for_value::<[T]>(handle);
+    // As in `try_free`: a byte block keeps the alignment it was made with.
+    let old = old.align_to(handle.min_align()).unwrap_or(old);
     let new = array_layout::<T>(new_len)?;
+    let new = new
+        .align_to(handle.min_align())
+        .map_err(|_| AllocError::LayoutTooLarge {
+            size: new.size(),
+            align: old.align(),
+        })?;
     // The handle's own pointer, not one derived from `&mut [T]`: an in-place
     // growth writes past the old length, where a reference grants no access.
     let block = handle.raw_ptr().cast::<u8>();

@@ -34,7 +34,10 @@ use core::ptr::NonNull;
 #[must_use = "a dropped handle keeps its block until the pool goes; give it to `free` to recycle it"]
 pub struct Handle<'p, T: ?Sized> {
     ptr: NonNull<T>,
-    /// The engine that made the block; only compared, never dereferenced.
+    /// The engine that made the block, only compared, never dereferenced;
+    /// bit 0 set for a block of the byte API (`alloc(number, elem_size)`),
+    /// which is 16-aligned whatever its length: the engine frees and resizes
+    /// it with that alignment (see [`min_align`](Self::min_align)).
     pool: NonNull<()>,
     /// Borrows the pool for `'p` and owns a `T` in it like `&'p mut T`.
     _marker: PhantomData<&'p mut T>,
@@ -46,8 +49,14 @@ unsafe impl<T: ?Sized + Send> Send for Handle<'_, T> {}
 // SAFETY: `&Handle` gives only `&T` (as `&&mut T` does).
 unsafe impl<T: ?Sized + Sync> Sync for Handle<'_, T> {}
 
+/// The bit of [`Handle`]'s pool identity that marks a byte block.
+const BYTE_BLOCK: usize = 1;
+
 impl<'p, T: ?Sized> Handle<'p, T> {
-    /// Wraps a block of `pool`.
+    /// Wraps a block of `pool` (an identity from [`Backend::id`], or a
+    /// handle's [`pool_tag`](Self::pool_tag)).
+    ///
+    /// [`Backend::id`]: crate::backend::Backend::id
     ///
     /// # Safety
     ///
@@ -66,7 +75,36 @@ impl<'p, T: ?Sized> Handle<'p, T> {
     /// The identity of the engine that made this handle.
     #[inline(always)]
     pub(crate) fn pool_id(&self) -> NonNull<()> {
+        self.pool.map_addr(|addr| {
+            // SAFETY: an engine's address (at least 8-aligned, non-zero)
+            // with bit 0 perhaps set: clearing that bit leaves it non-zero.
+            unsafe { core::num::NonZeroUsize::new_unchecked(addr.get() & !BYTE_BLOCK) }
+        })
+    }
+
+    /// The identity with the byte-block bit, to make a handle of the same
+    /// kind from (see [`from_raw`](Self::from_raw)).
+    #[inline(always)]
+    pub(crate) fn pool_tag(&self) -> NonNull<()> {
         self.pool
+    }
+
+    /// The alignment the block was allocated with, beyond `T`'s own: 16 for
+    /// a block of the byte API, else 1.
+    #[inline(always)]
+    pub(crate) fn min_align(&self) -> usize {
+        if self.pool.addr().get() & BYTE_BLOCK != 0 {
+            16
+        } else {
+            1
+        }
+    }
+
+    /// Marks the handle as a block of the byte API.
+    #[inline(always)]
+    pub(crate) fn into_byte_block(mut self) -> Self {
+        self.pool = self.pool.map_addr(|addr| addr | BYTE_BLOCK);
+        self
     }
 
     /// The pointer the engine handed out (with its provenance: the whole

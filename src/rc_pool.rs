@@ -77,6 +77,8 @@ pub struct RcHandle<T: ?Sized + 'static> {
     /// The pool; the block is one of its engine's.
     pool: Rc<Pool>,
     ptr: NonNull<T>,
+    /// The handle's pool identity, as [`Handle`] carries it.
+    tag: NonNull<()>,
 }
 
 impl RcPool {
@@ -126,9 +128,11 @@ impl RcPool {
         if !self.pool.owns(&handle) {
             return Err(AllocError::ForeignHandle);
         }
+        let tag = handle.pool_tag();
         Ok(RcHandle {
             pool: self.pool.clone(),
             ptr: handle.into_raw(),
+            tag,
         })
     }
 
@@ -265,9 +269,9 @@ impl fmt::Debug for RcPool {
 }
 
 impl<T: ?Sized + 'static> RcHandle<T> {
-    /// The pool's identity, as its handles carry it.
+    /// The pool's identity, as the handle it was made from carried it.
     fn pool_id(&self) -> NonNull<()> {
-        crate::backend::Backend::id(&*self.pool)
+        self.tag
     }
 
     /// The pool this handle keeps alive.

@@ -401,3 +401,72 @@ fn raw_with_capacity_respects_the_limit() {
 fn the_engine_needs_no_more_than_sixteen_byte_alignment() {
     assert!(core::mem::align_of::<arenapool::raw::RawPool>() <= 16);
 }
+
+#[test]
+fn short_strings_and_small_records_take_eight_byte_steps() {
+    let pool = Pool::new();
+    // Two 3-byte words: one 8-byte pair, not two 16-byte blocks.
+    let a = pool.alloc_str("the");
+    let b = pool.alloc_str("cat");
+    assert_eq!(addr(&b).abs_diff(addr(&a)), 8);
+    // A 24-byte record aligned to 8 takes 24 bytes, aligned to 8.
+    let r = pool.alloc_copy([1u64, 2, 3]);
+    let s = pool.alloc_copy([4u64, 5, 6]);
+    assert_eq!(addr(&s).abs_diff(addr(&r)), 24);
+    assert_eq!((addr(&r) % 8, addr(&s) % 8), (0, 0));
+    assert_eq!((&*a, &*b, *r, *s), ("the", "cat", [1, 2, 3], [4, 5, 6]));
+    // Requests aligned to 16 keep 16-byte steps.
+    let x = pool.alloc_copy(1u128);
+    let y = pool.alloc_copy(2u128);
+    assert_eq!((addr(&x) % 16, addr(&y) % 16), (0, 0));
+    assert_eq!(pool.size(), 3 + 3 + 24 + 24 + 16 + 16);
+}
+
+#[test]
+fn byte_blocks_stay_sixteen_aligned_beside_eight_byte_blocks() {
+    // The byte API promises 16-byte alignment at every length, also after
+    // its blocks are freed, reused and resized among 8-aligned blocks.
+    let pool = Pool::new();
+    let mut words = Vec::new();
+    let mut blocks = Vec::new();
+    for n in 1..=64 {
+        words.push(pool.alloc_str(&"abcdefgh"[..(n % 8) + 1]));
+        let mut block = pool.alloc(1, n);
+        block.fill(n as u8);
+        assert_eq!(addr(&block) % 16, 0, "{n} B");
+        blocks.push(block);
+    }
+    for (i, block) in blocks.drain(..).enumerate() {
+        if i % 2 == 0 {
+            pool.free(block);
+        } else {
+            drop(block);
+        }
+    }
+    for n in (1..=64).rev() {
+        let mut block = pool.alloc(1, n);
+        assert_eq!(addr(&block) % 16, 0, "reused {n} B");
+        assert!(block.iter().all(|&b| b == 0));
+        for len in [n + 3, n + 17, 5, n] {
+            pool.realloc(&mut block, len);
+            assert_eq!(addr(&block) % 16, 0, "{n} B resized to {len}");
+        }
+        pool.free(block);
+    }
+    for (n, word) in words.iter().enumerate() {
+        assert_eq!(&**word, &"abcdefgh"[..(n + 1) % 8 + 1]);
+    }
+}
+
+#[test]
+fn a_kept_byte_block_is_freed_as_the_byte_block_it_is() {
+    let pool = arenapool::RcPool::new();
+    let kept = pool.keep(pool.alloc(1, 5));
+    let place = kept.as_ptr() as usize;
+    pool.free(kept);
+    assert_eq!(pool.stats().live_allocations, 0);
+    // Filed in the 16-byte class it was made in, so a byte block of the
+    // same length gets it back.
+    let again = pool.alloc(1, 5);
+    assert_eq!(again.as_ptr() as usize, place);
+}

@@ -165,7 +165,9 @@ impl Arena {
     #[inline]
     pub fn is_newest(&self, block: NonNull<u8>, len: usize) -> bool {
         let addr = block.as_ptr() as usize;
-        addr >= self.start as usize && addr + len == self.cursor as usize
+        // A block of a paired class (an odd multiple of 8 bytes) never
+        // counts: moving the cursor over it would leave it 8-aligned.
+        len % GRANULE == 0 && addr >= self.start as usize && addr + len == self.cursor as usize
     }
 
     /// Gives the newest block of the span, `len` bytes long (a multiple of
@@ -197,7 +199,7 @@ impl Arena {
             return false;
         }
         let room = self.end as usize - block.as_ptr() as usize;
-        if new_len > room {
+        if new_len > room || new_len % GRANULE != 0 {
             return false;
         }
         // SAFETY: `block` lies in the span (it is its newest block) and

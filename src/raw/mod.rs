@@ -107,7 +107,7 @@ enum Kind {
 fn kind_of(size: usize, align: usize) -> Kind {
     if size.wrapping_sub(1) < SMALL_MAX && align <= SMALL_MAX_ALIGN {
         Kind::Small {
-            class: Class::of(size),
+            class: Class::of(size, align),
             rank: rank_of(align),
         }
     } else if size == 0 {
@@ -123,7 +123,7 @@ fn kind_of(size: usize, align: usize) -> Kind {
 fn fast_class(layout: Layout) -> Option<Class> {
     let size = layout.size();
     if size.wrapping_sub(1) < SMALL_MAX && layout.align() <= GRANULE {
-        Some(Class::of(size))
+        Some(Class::of(size, layout.align()))
     } else {
         None
     }
@@ -583,6 +583,8 @@ impl RawPool {
         let class = fast_class(layout)?;
         let block = match self.free.pop(class, 0) {
             Some(block) => block,
+            // Paired blocks are carved two at a time, on the slow path.
+            None if class.is_paired() => return None,
             None => self.arena.try_take(class.size())?,
         };
         let size = layout.size();
@@ -600,6 +602,7 @@ impl RawPool {
     fn small_block(&mut self, class: Class) -> Result<NonNull<u8>, AllocError> {
         match self.free.pop(class, 0) {
             Some(block) => Ok(block),
+            None if class.is_paired() => self.small_alloc_slow(class, 0, GRANULE),
             None => match self.arena.try_take(class.size()) {
                 Some(block) => Ok(block),
                 None => self.small_alloc_slow(class, 0, GRANULE),
@@ -648,7 +651,8 @@ impl RawPool {
 
     /// Carves a block of `class` aligned to `align` from the span, refilling
     /// the span if needed. Padding before an over-aligned block is filed for
-    /// reuse, not lost.
+    /// reuse, not lost. A paired class's blocks are carved two at a time
+    /// (one 16-aligned carve) and the second is filed.
     #[cold]
     #[inline(never)]
     fn small_alloc_slow(
@@ -657,7 +661,6 @@ impl RawPool {
         rank: usize,
         align: usize,
     ) -> Result<NonNull<u8>, AllocError> {
-        let len = class.size();
         // Without `std` no engine shares memory: no depot, the rank unused.
         #[cfg(not(feature = "std"))]
         let _ = rank;
@@ -667,6 +670,22 @@ impl RawPool {
         if let Some(block) = self.take_from_depot(class, rank) {
             return Ok(block);
         }
+        if class.is_paired() {
+            // Paired classes are rank 0: their requests are aligned to at
+            // most 8.
+            let first = self.small_alloc_carve(2 * class.size(), align)?;
+            // SAFETY: the carve is two blocks of the class; the second starts
+            // `class.size()` bytes in, is 8-aligned (all a paired class's
+            // blocks promise) and used by nothing.
+            unsafe { self.free.push(first.add(class.size()), class, 0) };
+            return Ok(first);
+        }
+        self.small_alloc_carve(class.size(), align)
+    }
+
+    /// [`small_alloc_slow`](Self::small_alloc_slow)'s carve of `len` bytes
+    /// (a multiple of 16) aligned to `align`.
+    fn small_alloc_carve(&mut self, len: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
         loop {
             let pad = self.arena.padding_for(align);
             if self.arena.remaining() >= pad + len {
@@ -679,7 +698,8 @@ impl RawPool {
                         self.free.push_region(padding, pad);
                     }
                 }
-                // SAFETY: `len` is a class size (a multiple of 16) and fits.
+                // SAFETY: `len` is a multiple of 16 (a class size, or two of
+                // a paired class) and fits.
                 return Ok(unsafe { self.arena.take(len) });
             }
             // Room for the block and the worst padding before it.
@@ -1248,6 +1268,9 @@ impl RawPool {
     #[inline(never)]
     fn alloc_with_room(&mut self, class: Class, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         let len = class.size();
+        if class.is_paired() {
+            return self.block_alloc_uninit(layout);
+        }
         let wanted = (len * 7).min(SMALL_MAX - len);
         // At least room to double, or all the small range still allows.
         let least = len.min(wanted);

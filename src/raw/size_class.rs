@@ -5,14 +5,20 @@
 //! what lets a free list serve later requests without a per-block header.
 //!
 //! ```text
-//! class     0    1    2   ...   31  | 32   33   34   35  | 36 ... | 43
-//! bytes    16   32   48   ...  512  | 640  768  896 1024 | 1280   | 4096
-//!          └── 16-byte steps ─────┘   └─ 4 classes per doubling ─────┘
+//! class     0   1   2   3  …   7 |  8   9  …  35 | 36   37   38   39 | 40 … | 47
+//! bytes     8  16  24  32  …  64 | 80  96  … 512 | 640  768  896 1024 | 1280 | 4096
+//!          └─ 8-byte steps ──────┘└ 16-byte steps┘└─ 4 classes per doubling ─────┘
 //! ```
 //!
-//! Up to 512 bytes a class wastes at most 15 bytes; above, at most a fifth
-//! of the block. Requests above [`SMALL_MAX`] are large blocks and have no
-//! class.
+//! Up to 64 bytes the classes step by 8 for requests aligned to at most 8
+//! (short strings, small records: a 3-byte word takes 8 bytes, not 16);
+//! requests aligned to 16 use the classes that are multiples of 16 only. The
+//! 8-byte classes whose size is an odd multiple of 8 (8, 24, 40, 56) are
+//! *paired*: their blocks are carved two at a time, so that every carve
+//! keeps the span's cursor 16-aligned, and such a block is only 8-aligned.
+//! Up to 512 bytes a class wastes at most 15 bytes (7 for an 8-aligned
+//! request up to 64); above, at most a fifth of the block. Requests above
+//! [`SMALL_MAX`] are large blocks and have no class.
 
 /// The largest request (in bytes) served from the arena; larger ones are
 /// large blocks.
@@ -26,10 +32,14 @@ pub const SMALL_MAX_ALIGN: usize = 64;
 /// multiples of it, and every small block is aligned to it.
 pub const GRANULE: usize = 16;
 
-/// Classes in 16-byte steps (16 ..= 512).
-const LINEAR_CLASSES: usize = 32;
-/// Largest size of the linear classes.
-const LINEAR_MAX: usize = LINEAR_CLASSES * GRANULE;
+/// Largest size of the classes in 8-byte steps (8 ..= 64).
+const FINE_MAX: usize = 64;
+/// Classes in 8-byte steps.
+const FINE_CLASSES: usize = FINE_MAX / 8;
+/// Largest size of the classes in 16-byte steps (80 ..= 512).
+const LINEAR_MAX: usize = 512;
+/// Classes up to [`LINEAR_MAX`].
+const LINEAR_CLASSES: usize = FINE_CLASSES + (LINEAR_MAX - FINE_MAX) / GRANULE;
 
 /// Number of size classes.
 pub const NUM_CLASSES: usize = LINEAR_CLASSES + 12;
@@ -42,8 +52,10 @@ const CLASS_SIZE: [usize; NUM_CLASSES] = {
         // Evaluated at compile time, with `c < NUM_CLASSES`.
         #[allow(clippy::indexing_slicing)]
         let slot = &mut table[c];
-        *slot = if c < LINEAR_CLASSES {
-            (c + 1) * GRANULE
+        *slot = if c < FINE_CLASSES {
+            (c + 1) * 8
+        } else if c < LINEAR_CLASSES {
+            FINE_MAX + (c - FINE_CLASSES + 1) * GRANULE
         } else {
             let k = c - LINEAR_CLASSES;
             // 4 classes per doubling: 5/4, 6/4, 7/4, 8/4 of the power of two below.
@@ -61,13 +73,14 @@ const CLASS_SIZE: [usize; NUM_CLASSES] = {
 pub struct Class(usize);
 
 impl Class {
-    /// The class that holds a request of `size` bytes (`1 ..= SMALL_MAX`):
-    /// the smallest class at least that large. No caller passes a size
-    /// outside that range (`kind_of` routes them elsewhere); debug builds
-    /// assert it, and release builds clamp such a size into the range rather
-    /// than index out of the table.
+    /// The class that holds a request of `size` bytes (`1 ..= SMALL_MAX`)
+    /// aligned to `align`: the smallest class at least that large whose
+    /// blocks have that alignment (for `align` above 8, a multiple of 16). No
+    /// caller passes a size outside that range (`kind_of` routes them
+    /// elsewhere); debug builds assert it, and release builds clamp such a
+    /// size into the range rather than index out of the table.
     #[inline(always)]
-    pub const fn of(size: usize) -> Class {
+    pub const fn of(size: usize, align: usize) -> Class {
         debug_assert!(size >= 1 && size <= SMALL_MAX);
         // A no-op for every size in range, which callers have checked (so the
         // compiler folds it away); it keeps the index below `NUM_CLASSES` by
@@ -79,13 +92,27 @@ impl Class {
         } else {
             size
         };
-        if size <= LINEAR_MAX {
-            Class((size - 1) / GRANULE)
+        if size <= FINE_MAX {
+            if align <= 8 {
+                Class((size - 1) / 8)
+            } else {
+                // The even classes of the fine range: 16, 32, 48, 64.
+                Class((size - 1) / GRANULE * 2 + 1)
+            }
+        } else if size <= LINEAR_MAX {
+            Class(FINE_CLASSES + (size - FINE_MAX - 1) / GRANULE)
         } else {
             let s = size - 1;
             let log = usize::BITS as usize - 1 - s.leading_zeros() as usize;
             Class(LINEAR_CLASSES + (log - 9) * 4 + ((s >> (log - 2)) - 4))
         }
+    }
+
+    /// Whether blocks of this class are carved two at a time (an odd
+    /// multiple of 8 bytes: see the module docs).
+    #[inline(always)]
+    pub fn is_paired(self) -> bool {
+        self.size() % GRANULE != 0
     }
 
     /// The largest class whose size is at most `bytes` (`bytes >= GRANULE`):
@@ -96,7 +123,10 @@ impl Class {
         if bytes >= SMALL_MAX {
             return Class(NUM_CLASSES - 1);
         }
-        let c = Class::of(bytes).0;
+        // Regions are multiples of 16: every such size up to 512 is a class,
+        // and the classes above are multiples of 16 too, so the class below
+        // a geometric one is never a paired class.
+        let c = Class::of(bytes, GRANULE).0;
         if c == 0 || Class(c).size() == bytes {
             Class(c)
         } else {
@@ -166,25 +196,38 @@ mod tests {
 
     #[test]
     fn table_is_increasing_granular_and_ends_at_small_max() {
-        assert_eq!(CLASS_SIZE[0], GRANULE);
+        assert_eq!(CLASS_SIZE[0], 8);
         for (c, &size) in CLASS_SIZE.iter().enumerate() {
             assert_eq!(Class(c).size(), size);
+            assert_eq!(Class(c).is_paired(), size % 16 == 8);
+            assert_eq!(size % 8, 0);
+            if size > FINE_MAX {
+                assert_eq!(size % GRANULE, 0);
+            }
         }
         assert_eq!(CLASS_SIZE[NUM_CLASSES - 1], SMALL_MAX);
         for w in CLASS_SIZE.windows(2) {
             assert!(w[0] < w[1]);
-            assert_eq!(w[1] % GRANULE, 0);
         }
     }
 
     #[test]
-    fn class_of_is_the_smallest_class_that_fits() {
-        for size in 1..=SMALL_MAX {
-            let c = Class::of(size).index();
-            assert!(c < NUM_CLASSES, "size {size} class {c}");
-            assert!(CLASS_SIZE[c] >= size, "size {size} class {c}");
-            if c > 0 {
-                assert!(CLASS_SIZE[c - 1] < size, "size {size} class {c}");
+    fn class_of_is_the_smallest_class_that_fits_and_is_aligned() {
+        let step = if cfg!(miri) { 37 } else { 1 };
+        for align in [1, 2, 4, 8, 16, 32, 64] {
+            for size in (1..=SMALL_MAX).step_by(step) {
+                let c = Class::of(size, align).index();
+                assert!(c < NUM_CLASSES, "size {size} class {c}");
+                assert!(CLASS_SIZE[c] >= size, "size {size} class {c}");
+                if align > 8 {
+                    assert!(!Class(c).is_paired(), "size {size} align {align}");
+                }
+                // No smaller class with blocks of this alignment fits.
+                for (smaller, &bytes) in CLASS_SIZE.iter().enumerate().take(c) {
+                    let fits = bytes >= size;
+                    let aligned = align <= 8 || !Class(smaller).is_paired();
+                    assert!(!(fits && aligned), "size {size} align {align} class {c}");
+                }
             }
         }
     }
@@ -192,11 +235,16 @@ mod tests {
     #[test]
     fn waste_is_bounded() {
         for size in 1..=SMALL_MAX {
-            let waste = Class::of(size).size() - size;
-            assert!(
-                waste < GRANULE || waste * 5 <= Class::of(size).size(),
-                "{size}"
-            );
+            for align in [8, 16] {
+                let class = Class::of(size, align).size();
+                let waste = class - size;
+                let step = if align <= 8 && size <= FINE_MAX {
+                    8
+                } else {
+                    GRANULE
+                };
+                assert!(waste < step || waste * 5 <= class, "{size}");
+            }
         }
     }
 
