@@ -462,11 +462,16 @@ pub(crate) fn try_realloc<B: Backend, T: Zeroable + Copy>(
     let old = Layout::for_value::<[T]>(handle);
     // As in `try_free`: a byte block keeps the alignment it was made with.
     let old = old.align_to(handle.min_align()).unwrap_or(old);
-    let new = array_layout::<T>(new_len)?;
-    let new = new
-        .align_to(handle.min_align())
-        .map_err(|_| AllocError::LayoutTooLarge {
-            size: new.size(),
+    let elem_size = mem::size_of::<T>();
+    let size = new_len
+        .checked_mul(elem_size)
+        .ok_or(AllocError::SizeOverflow {
+            number: new_len,
+            elem_size,
+        })?;
+    let new =
+        Layout::from_size_align(size, old.align()).map_err(|_| AllocError::LayoutTooLarge {
+            size,
             align: old.align(),
         })?;
     // The handle's own pointer, not one derived from `&mut [T]`: an in-place

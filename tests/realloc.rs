@@ -295,3 +295,51 @@ fn the_growth_room_is_not_live_and_goes_with_reset() {
     pool.realloc(&mut array, 400);
     assert_eq!(pool.size(), 416);
 }
+
+#[test]
+fn an_array_growing_into_the_large_range_gets_room_to_double_once() {
+    let pool = Pool::new();
+    let mut array = pool.alloc(1, 3072);
+    array.fill(9);
+    let _between = pool.alloc(1, 16);
+    pool.realloc(&mut array, 6144); // leaves the small range: moves
+    let home = array.as_ptr();
+    array[3072..].fill(8);
+    let _after = pool.alloc(1, 5000); // a large block made after it
+    pool.realloc(&mut array, 12_288);
+    assert_eq!(array.as_ptr(), home, "grown into its capacity in place");
+    assert!(array[..3072].iter().all(|&b| b == 9));
+    assert!(array[3072..6144].iter().all(|&b| b == 8));
+    assert!(array[6144..].iter().all(|&b| b == 0));
+    assert_eq!(pool.size(), 12_288 + 16 + 5000);
+    pool.free(array);
+    assert_eq!(pool.size(), 16 + 5000);
+}
+
+#[test]
+fn the_room_to_double_never_costs_a_request_that_fits_the_limit() {
+    // 20 KB of limit: the array's 12 KB fits, its 24 KB capacity would not.
+    let pool = Pool::with_limit(20 * 1024);
+    let mut array = pool.alloc(1, 4000);
+    let _between = pool.alloc(1, 16);
+    pool.realloc(&mut array, 12_000);
+    assert_eq!(pool.size(), 12_016);
+    assert!(pool.stats().reserved_bytes <= 20 * 1024);
+}
+
+#[test]
+fn growing_into_the_room_never_leaves_it_eight_aligned() {
+    // Found by the property test: a 26-byte u16 array (a 32-byte block with
+    // room behind it) grown to 34 bytes would have taken 40 bytes of the
+    // room (an 8-byte class step), leaving the room 8-aligned; the 16-byte
+    // block later carved from it broke the byte API's alignment.
+    let pool = Pool::new();
+    let mut array = pool.alloc_slice_zeroed::<u16>(0);
+    pool.realloc(&mut array, 13);
+    pool.realloc(&mut array, 17);
+    pool.realloc(&mut array, 0);
+    for n in [193, 16, 8, 40] {
+        let block = pool.alloc(1, n);
+        assert_eq!(block.as_ptr() as usize % 16, 0, "{n} B");
+    }
+}

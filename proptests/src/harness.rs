@@ -96,9 +96,11 @@ pub(crate) enum Expect {
     MayHitLimit,
 }
 
-/// Bytes a large block holds from the system: data plus its header.
+/// Bytes a large block holds from the system: data plus its 48-byte
+/// header, rounded up to the data's alignment.
 fn large_system_size(size: usize, align: usize) -> usize {
-    size + align.max(32)
+    let align = align.max(16);
+    size + (48 + align - 1) / align * align
 }
 
 fn is_large(size: usize, align: usize) -> bool {
@@ -147,6 +149,7 @@ fn expect_alloc(
 /// `new_len` elements of `elem_size`.
 fn expect_realloc(
     old_size: usize,
+    capacity_unknown: bool,
     new_len: usize,
     elem_size: usize,
     align: usize,
@@ -175,6 +178,9 @@ fn expect_realloc(
         return Expect::Succeed;
     }
     if !is_large(new_size, align) {
+        return Expect::MayHitLimit;
+    }
+    if capacity_unknown && new_size > old_size {
         return Expect::MayHitLimit;
     }
     let extra = if old_size > 0 && is_large(old_size, align) {
@@ -423,6 +429,7 @@ pub(crate) fn allocated<'p>(
             kind,
             bytes,
             serial,
+            capacity_unknown: false,
         });
     }
     Ok(())
@@ -437,12 +444,14 @@ pub(crate) fn realloc_expect(
     reserved: usize,
 ) -> (Expect, usize) {
     let (elem_size, align) = match block.kind {
-        BlockKind::Bytes => (1, 1),
+        // Byte blocks are 16-aligned, and resized so.
+        BlockKind::Bytes => (1, 16),
         BlockKind::Typed(elem) => (elem.size(), elem.size()),
         BlockKind::Value(_) => (0, 1),
     };
     let expect = expect_realloc(
         block.bytes.len(),
+        block.capacity_unknown,
         new_len,
         elem_size,
         align,
@@ -450,6 +459,21 @@ pub(crate) fn realloc_expect(
         reserved,
     );
     (expect, elem_size)
+}
+
+/// Records that `block` was resized to `new_len` elements of `elem_size`.
+pub(crate) fn resized(block: &mut ModelBlock, new_len: usize, elem_size: usize) {
+    let (old, new) = (block.bytes.len(), new_len * elem_size);
+    let align = block.align();
+    block.capacity_unknown = match (is_large(old, align), is_large(new, align)) {
+        // Into the large range, growing: perhaps with room to double.
+        (false, true) => old > 0,
+        // Growing within it: perhaps in that room, which then stays.
+        (true, true) if new > old => block.capacity_unknown,
+        // Shrunk (by the system) or small: exactly its bytes.
+        _ => false,
+    };
+    block.bytes.resize(new, 0);
 }
 
 /// Records that `block` was overwritten with the pattern of `seed`, and
@@ -499,7 +523,7 @@ fn run_segment<P: PoolUnderTest>(
                     if let Some(result) = live[i].try_realloc(pool, new_len) {
                         judge(&expect, &result).map_err(step)?;
                         if result.is_ok() {
-                            model.blocks[i].bytes.resize(new_len * elem_size, 0);
+                            resized(&mut model.blocks[i], new_len, elem_size);
                         } else if pool.stats() != before {
                             return Err(step(format!(
                                 "a failed realloc changed the pool: {before:?} -> {:?}",

@@ -26,6 +26,11 @@ pub struct ModelBlock {
     /// A number unique to this allocation, mixed into written patterns so
     /// that two blocks never hold the same bytes by accident.
     pub serial: u64,
+    /// Whether the block may hold capacity beyond its bytes: a block that
+    /// grew from the small range into the large one may have been given
+    /// room to double (the engine's choice, and mapping's), so how much
+    /// memory its next growth takes is not the model's to say.
+    pub capacity_unknown: bool,
 }
 
 impl ModelBlock {

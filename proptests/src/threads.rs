@@ -72,8 +72,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 
 use crate::harness::{
-    allocated, check, check_block, check_drops, judge, realloc_expect, request, write_pattern,
-    Live, Request,
+    allocated, check, check_block, check_drops, judge, realloc_expect, request, resized,
+    write_pattern, Live, Request,
 };
 use crate::model::{DropLog, Model, ModelBlock};
 use crate::ops::{decode_op, op, take, take_word, Op, Sizes};
@@ -675,7 +675,7 @@ impl<'s, 'e, 'p: 's, 'c, P: PoolUnderTest + Sync + Debug> Segment<'s, 'e, 'p, 'c
                     if let Some(result) = result {
                         judge(&expect, &result)?;
                         if result.is_ok() {
-                            model.blocks[i].bytes.resize(new_len * elem_size, 0);
+                            resized(&mut model.blocks[i], new_len, elem_size);
                             self.origins[i] = t;
                         } else if pool.stats() != before {
                             return Err(format!(
@@ -976,7 +976,7 @@ impl<'p> Hand<'p> {
                     if let Some(result) = live[i].try_realloc(pool, new_len) {
                         judge(&expect.concurrent(limited), &result)?;
                         if result.is_ok() {
-                            model.blocks[i].bytes.resize(new_len * elem_size, 0);
+                            resized(&mut model.blocks[i], new_len, elem_size);
                             self.origins[i] = lane.w;
                         }
                     }

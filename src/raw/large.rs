@@ -115,24 +115,37 @@ impl LargeBlocks {
         Some(unsafe { header.cast::<u8>().add(offset(system.align())) })
     }
 
-    /// Frees a block.
+    /// Frees a block; returns the bytes it held (see [`held`](Self::held)).
     ///
     /// # Safety
     ///
-    /// `data` must have come from [`alloc`](Self::alloc) or
-    /// [`realloc`](Self::realloc) of these blocks with the system layout
-    /// `system`, and not have been freed since.
-    pub unsafe fn dealloc(&mut self, data: NonNull<u8>, system: Layout) {
+    /// `data` must have come from [`alloc`](Self::alloc),
+    /// [`alloc_growable`](Self::alloc_growable) or
+    /// [`realloc`](Self::realloc) of these blocks with alignment `align`,
+    /// and not have been freed since.
+    pub unsafe fn dealloc(&mut self, data: NonNull<u8>, align: usize) -> usize {
         // SAFETY: by the caller's guarantee the header sits `offset` bytes
-        // before `data` in the same allocation and is linked in this list.
-        unsafe {
-            let header = data.sub(offset(system.align())).cast::<Header>();
-            let map_len = (*header.as_ptr()).map_len;
+        // before `data` in the same allocation and is linked in this list;
+        // it records the layout the block was allocated with.
+        let size = unsafe {
+            let header = data.sub(offset(align)).cast::<Header>();
+            let Header {
+                size,
+                align,
+                map_len,
+                ..
+            } = header.as_ptr().read();
             self.unlink(header);
-            Self::release(header, system, map_len);
-        }
+            Self::release(
+                header,
+                Layout::from_size_align_unchecked(size, align),
+                map_len,
+            );
+            size
+        };
         self.count -= 1;
-        self.bytes -= system.size();
+        self.bytes -= size;
+        size
     }
 
     /// Gives a block's memory back: its mapping, or to the global allocator.
@@ -154,10 +167,20 @@ impl LargeBlocks {
     }
 
     /// A block for `system` (as for [`alloc`](Self::alloc)) that is going to
-    /// grow: on pages of its own where they are available, else from the
-    /// global allocator. Its bytes are **not** initialised unless the flag
-    /// returned is `true` (pages: every byte zero).
-    pub fn alloc_growable(&mut self, system: Layout) -> Option<(NonNull<u8>, bool)> {
+    /// grow: on pages of its own where [`maps`](Self::maps) says so, else
+    /// from the global allocator with the layout `capacity` (the same
+    /// alignment, at least as large), which it may grow into in place. Its
+    /// bytes are **not** initialised unless the flag returned is `true`
+    /// (pages: every byte zero). It holds `capacity.size()` bytes unless it
+    /// is mapped (or its mapping was refused): then `system.size()`.
+    pub fn alloc_growable(
+        &mut self,
+        system: Layout,
+        capacity: Layout,
+    ) -> Option<(NonNull<u8>, bool)> {
+        if !Self::maps(system) {
+            return self.alloc(capacity, false).map(|data| (data, false));
+        }
         if let Some((base, map_len)) = Self::map_for(system) {
             let header = base.cast::<Header>();
             // SAFETY: a fresh mapping of at least `system.size()` bytes,
@@ -171,14 +194,31 @@ impl LargeBlocks {
         self.alloc(system, false).map(|data| (data, false))
     }
 
+    /// Whether a growing block of `system` goes onto pages of its own.
+    pub fn maps(system: Layout) -> bool {
+        pages::available()
+            && system.size() >= pages::MAP_MIN
+            && system.align() <= pages::page_size()
+    }
+
+    /// The bytes a live block holds from the system (its header's record:
+    /// at least its system layout, more if it was made with capacity), and
+    /// whether it is mapped.
+    ///
+    /// # Safety
+    ///
+    /// `data` is a live block of these, with alignment `align`.
+    pub unsafe fn held(&self, data: NonNull<u8>, align: usize) -> (usize, bool) {
+        // SAFETY: the header sits `offset` bytes before a live block's data.
+        let header = unsafe { &*data.sub(offset(align)).cast::<Header>().as_ptr() };
+        (header.size, header.map_len != 0)
+    }
+
     /// A fresh mapping with room for `system` to grow, if mapping is
     /// available and worth it for a block of its size and alignment: its
     /// base and length.
     fn map_for(system: Layout) -> Option<(NonNull<u8>, usize)> {
-        if !pages::available()
-            || system.size() < pages::MAP_MIN
-            || system.align() > pages::page_size()
-        {
+        if !Self::maps(system) {
             return None;
         }
         let map_len = pages::reservation(system.size())?;
@@ -198,8 +238,9 @@ impl LargeBlocks {
     ///
     /// # Safety
     ///
-    /// As for [`dealloc`](Self::dealloc); `new` must be a system layout with
-    /// the same alignment as `old`.
+    /// As for [`dealloc`](Self::dealloc); `old` must be the block's held
+    /// layout (its [`held`](Self::held) bytes and alignment), `new` a system
+    /// layout with the same alignment.
     pub unsafe fn realloc(
         &mut self,
         data: NonNull<u8>,

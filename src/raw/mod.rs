@@ -890,14 +890,33 @@ impl RawPool {
     ) -> Result<(NonNull<u8>, bool), AllocError> {
         let system =
             large::system_layout(size, align).ok_or(AllocError::LayoutTooLarge { size, align })?;
-        self.take(system.size(), size)?;
-        let block = self.large.alloc_growable(system);
+        // Off pages of its own, the block gets the capacity to double once
+        // in place (a small block growing into this range is an array that
+        // grows on: spaCy's token array crosses here at 256 tokens).
+        let capacity = size
+            .checked_mul(2)
+            .and_then(|twice| large::system_layout(twice, align))
+            .unwrap_or(system);
+        let mut capacity = if LargeBlocks::maps(system) {
+            system
+        } else {
+            capacity
+        };
+        // The capacity is a bonus: a limit it would pass only takes it away.
+        if capacity != system && self.take(capacity.size(), size).is_err() {
+            capacity = system;
+        }
+        if capacity == system {
+            self.take(system.size(), size)?;
+        }
+        let held = capacity;
+        let block = self.large.alloc_growable(system, capacity);
         if block.is_none() {
-            self.give_back(system.size());
+            self.give_back(held.size());
         }
         block.ok_or(AllocError::OutOfMemory {
-            size: system.size(),
-            align: system.align(),
+            size: held.size(),
+            align: held.align(),
         })
     }
 
@@ -1095,13 +1114,10 @@ impl RawPool {
     #[cold]
     #[inline(never)]
     unsafe fn large_dealloc(&mut self, block: NonNull<u8>, layout: Layout) {
-        let system = large::system_layout(layout.size(), layout.align());
-        // SAFETY: a live large block of this engine; its system layout was
-        // computed the same way (and fitted) when it was made.
-        let system = unsafe { system.unwrap_unchecked() };
-        // SAFETY: as just argued.
-        unsafe { self.large.dealloc(block, system) };
-        self.give_back(system.size());
+        // SAFETY: a live large block of this engine with this alignment
+        // (caller).
+        let held = unsafe { self.large.dealloc(block, layout.align()) };
+        self.give_back(held);
     }
 
     // --- realloc -------------------------------------------------------
@@ -1178,15 +1194,25 @@ impl RawPool {
                     || (new_len > old_len && self.grow_into_room(block, old_len, new_len))
             }
             (Kind::Large, Kind::Large) => {
-                let old_sys = large::system_layout(old_size, old.align());
                 let new_sys = large::system_layout(new_size, new.align()).ok_or(
                     AllocError::LayoutTooLarge {
                         size: new_size,
                         align: new.align(),
                     },
                 )?;
-                // SAFETY: as in `block_dealloc`.
-                let old_sys = unsafe { old_sys.unwrap_unchecked() };
+                // SAFETY: a live large block of this engine with this
+                // alignment (caller).
+                let (held, mapped) = unsafe { self.large.held(block, old.align()) };
+                if !mapped && new_size > old_size && new_sys.size() <= held {
+                    // Growth within the capacity it was made with.
+                    // SAFETY: the block holds `held` bytes, its data
+                    // `new_size` of them; the new ones are stale.
+                    unsafe { block.add(old_size).write_bytes(0, new_size - old_size) };
+                    return Ok(block);
+                }
+                // SAFETY: the layout the block was allocated with (its
+                // header's record, which fitted when it was made).
+                let old_sys = unsafe { Layout::from_size_align_unchecked(held, new_sys.align()) };
                 let growth = new_sys.size().saturating_sub(old_sys.size());
                 self.take(growth, new_size)?;
                 // SAFETY: a live large block of this engine (caller), resized
@@ -1200,7 +1226,12 @@ impl RawPool {
                     });
                 };
                 self.give_back(old_sys.size().saturating_sub(new_sys.size()));
-                if new_size > old_size && !tail_zeroed {
+                // Bytes past the old data are zero when the system says so,
+                // unless the block held capacity beyond its data: those
+                // bytes moved with it, stale.
+                let exact = large::system_layout(old_size, old.align())
+                    .is_some_and(|sys| sys.size() == held);
+                if new_size > old_size && !(tail_zeroed && exact) {
                     // SAFETY: the block now has `new_size` writable bytes.
                     unsafe { moved.add(old_size).write_bytes(0, new_size - old_size) };
                 }
@@ -1248,6 +1279,12 @@ impl RawPool {
     /// into the room behind it, if it is the block the room follows and the
     /// room is large enough. Returns whether it did.
     fn grow_into_room(&mut self, block: NonNull<u8>, old_len: usize, new_len: usize) -> bool {
+        // Paired classes (odd multiples of 8) stay out: such a block may be
+        // only 8-aligned where the grown one must be 16-aligned, and growing
+        // into one would leave the room's start 8-aligned.
+        if old_len % GRANULE != 0 || new_len % GRANULE != 0 {
+            return false;
+        }
         let at = block.as_ptr() as usize;
         match self.room.grow(at + old_len, at + new_len) {
             Some(given) => {
