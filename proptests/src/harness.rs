@@ -100,7 +100,7 @@ pub(crate) enum Expect {
 /// header, rounded up to the data's alignment.
 fn large_system_size(size: usize, align: usize) -> usize {
     let align = align.max(16);
-    size + (48 + align - 1) / align * align
+    size + 48_usize.div_ceil(align) * align
 }
 
 fn is_large(size: usize, align: usize) -> bool {
