@@ -7,7 +7,7 @@ CARGO ?= cargo
 # and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: bench-instructions no-std venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
+.PHONY: bench-scaling bench-instructions no-std venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
@@ -169,8 +169,17 @@ bench: venv
 	$(CARGO) bench -p arenapool-benches --bench peers
 	$(WARM) $(CARGO) bench -p arenapool-benches --bench peers
 	$(WARM) $(CARGO) bench -p arenapool-benches --bench sync
+	$(WARM) $(CARGO) bench -p arenapool-benches --bench cross_thread
 	$(PY) -m pip install --quiet matplotlib
 	$(PY) benches/summary.py target/criterion benches/ratios.png
+
+# How cost grows with work: W2 against live blocks (1e3-1e7), W4 against
+# allocations per document (10-1e5); a CSV and benches/scaling.png.
+bench-scaling: venv
+	$(CARGO) build --release -p arenapool-benches --bin scaling
+	$(WARM) target/release/scaling | tee target/scaling.csv
+	$(PY) -m pip install --quiet matplotlib
+	$(PY) benches/scaling.py target/scaling.csv benches/scaling.png
 
 # arenapool against cymem from Python, same run.
 bench-py: venv

@@ -35,15 +35,16 @@ def main():
     png = pathlib.Path(sys.argv[2] if len(sys.argv) > 2 else "benches/ratios.png")
     groups, elements = medians(root)
     plot = []
-    print("| group | benchmark | median | vs bumpalo | vs Box |")
-    print("|---|---|---|---|---|")
+    print("| group | benchmark | median | vs bumpalo | vs Box | vs bare free list | vs mimalloc |")
+    print("|---|---|---|---|---|---|---|")
     for group, benches in groups.items():
         bump = next((v for k, v in benches.items() if k.startswith("bumpalo")), None)
         box = benches.get("Box")
+        bare = benches.get("bare free list")
+        mi = benches.get("mimalloc")
         for name, ns in benches.items():
-            rb = f"{ns / bump:.2f}x" if bump else ""
-            rx = f"{ns / box:.2f}x" if box else ""
-            print(f"| {group} | {name} | {fmt(ns)} | {rb} | {rx} |")
+            cells = [f"{ns / base:.2f}x" if base else "" for base in (bump, box, bare, mi)]
+            print(f"| {group} | {name} | {fmt(ns)} | " + " | ".join(cells) + " |")
             if name == "arenapool" and bump:
                 plot.append((group, ns / bump))
     if plot:
@@ -69,11 +70,11 @@ def draw(groups, elements, plot, png):
     )
     names = [g for g, _ in ratios]
     values = [r for _, r in ratios]
-    left.barh(names, values, color=["#4c72b0" if r <= 1.2 else "#dd8452" for r in values])
+    left.barh(names, values, color=["#4c72b0" if r <= 1.1 else "#dd8452" for r in values])
     for y, r in enumerate(values):
         left.text(r, y, f" {r:.2f}x", va="center", fontsize=8)
     left.axvline(1.0, color="black", linewidth=0.8)
-    left.axvline(1.2, color="grey", linestyle="--", linewidth=0.8, label="goal 1.2x")
+    left.axvline(1.1, color="grey", linestyle="--", linewidth=0.8, label="goal 1.1x")
     left.set_xlabel("arenapool time / bumpalo time (median, same run)")
     left.set_title("W1, W4: lower is better")
     left.legend(loc="lower right", fontsize=8)
@@ -85,11 +86,15 @@ def draw(groups, elements, plot, png):
                 continue  # frees nothing: not the same work
             labels.append(f"{g.removeprefix('w2_churn_')}: {name}")
             ns.append(t / elements[g])  # pairs per iteration
-            colors.append("#4c72b0" if name == "arenapool" else "#999999")
+            colors.append({"arenapool": "#4c72b0", "mimalloc": "#55a868"}.get(name, "#999999"))
     right.barh(labels, ns, color=colors)
     for y, v in enumerate(ns):
         right.text(v, y, f" {v:.0f}", va="center", fontsize=8)
-    right.axvline(25, color="grey", linestyle="--", linewidth=0.8, label="goal 25 ns")
+    for g in churn:
+        bare = groups[g].get("bare free list")
+        if bare:
+            right.axvline(1.1 * bare / elements[g], color="grey", linestyle="--", linewidth=0.8,
+                          label=f"goal: 1.1x bare free list ({g.removeprefix('w2_churn_')})")
     right.set_xlabel("ns per random free+alloc pair, 1e6 live blocks (median)")
     right.set_title("W2 churn: lower is better")
     right.legend(loc="lower right", fontsize=8)

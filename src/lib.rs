@@ -45,7 +45,8 @@
 //! class pops it; the newest block, freed, goes back to the chunk instead (the
 //! cursor moves down over it), so a temporary costs no list traffic. Larger
 //! blocks are system allocations of their own, linked in a list and grown
-//! with the system `realloc`.
+//! with the system `realloc` (or, from 64 KiB on Linux, on pages of their
+//! own).
 //!
 //! ```text
 //!  chunk (from bumpalo)                                   ┌ span end
@@ -54,7 +55,7 @@
 //!  └──────┴───────┴──────┴──────┴─────────────────────────┴────────┘
 //!     ▲               ▲         ▲ cursor: the next block starts here
 //!     │   free list   │
-//!  class 0 (16 B) ────┴──► ─┘    (freed blocks, newest first)
+//!  class 1 (16 B) ────┴──► ─┘    (freed blocks, newest first)
 //!
 //!  large blocks:  head ─► [hdr | 1 MiB data] ─► [hdr | 64 KiB data] ─► ∅
 //! ```
@@ -65,7 +66,11 @@
 //! * **Reuse.** Under steady churn the reserved memory stays close to the
 //!   peak live bytes, where a plain bump arena grows forever.
 //! * **Growth in place.** The newest block grows by moving the cursor; a
-//!   block grows within its size class; large blocks use `realloc`.
+//!   block grows within its size class. A block that grows is taken for an
+//!   array that will grow again: when it must move it gets room behind it
+//!   (small blocks), capacity to double once (on entering the large range),
+//!   or, from 64 KiB on Linux, pages of its own that reserve address space
+//!   to grow into (see `raw`'s `growth_room.rs`, `large.rs`, `pages.rs`).
 //! * **Destructors.** [`Pool::alloc_value`] registers values whose type
 //!   needs `Drop`; the pool runs each exactly once — at [`Pool::free`],
 //!   [`Pool::reset`] or drop. Types without drop glue pay nothing.

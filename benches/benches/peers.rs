@@ -6,6 +6,7 @@
 //!   program allocates from many places (each inlines its own fast path).
 //! * W2 — churn: 1e6 live blocks of 16–256 bytes, then random free+alloc
 //!   pairs; ns per pair, and reserved memory against peak live bytes.
+//!   Peers: a bare intrusive free list (the floor), mimalloc, `Box` (glibc).
 //! * W3 — growth: one array grown by +16-byte steps to 1 MB, and by
 //!   doubling to 64 MB: `realloc` against `Vec`, bumpalo's `Vec`, and an
 //!   always-move realloc (what cymem does).
@@ -22,10 +23,14 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::ptr::NonNull;
+
 use arenapool::{Handle, Pool};
-use arenapool_benches::Rng;
+use arenapool_benches::{BareFreeList, Rng};
 use bumpalo::Bump;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use mimalloc::MiMalloc;
 
 fn memory() -> &'static str {
     match std::env::var("ARENAPOOL_BENCH_MEMORY").as_deref() {
@@ -133,6 +138,59 @@ fn w2(c: &mut Criterion) {
                 }
             })
         });
+    }
+    {
+        // The floor: a bare intrusive free list doing the same zeroing, with
+        // none of the pool's accounting, limit, large blocks or checks.
+        let mut list = BareFreeList::new();
+        let mut rng = Rng::new(7);
+        let mut live: Vec<(NonNull<u8>, usize)> = (0..LIVE)
+            .map(|_| {
+                let n = size(&mut rng);
+                (list.alloc(n), n)
+            })
+            .collect();
+        group.bench_function("bare free list", |b| {
+            b.iter(|| {
+                for _ in 0..PAIRS {
+                    let i = rng.below(LIVE);
+                    let n = size(&mut rng);
+                    let fresh = (list.alloc(n), n);
+                    let (old, old_n) = std::mem::replace(&mut live[i], fresh);
+                    // SAFETY: a block of `list.alloc(old_n)`, freed once.
+                    unsafe { list.free(old, old_n) };
+                }
+            })
+        });
+    }
+    {
+        // mimalloc through its `GlobalAlloc`, calloc-like zeroed blocks.
+        let mut rng = Rng::new(7);
+        let layout = |n: usize| Layout::from_size_align(n, 16).unwrap();
+        // SAFETY: non-zero layouts; every block is freed with its layout.
+        let mut live: Vec<(*mut u8, usize)> = (0..LIVE)
+            .map(|_| {
+                let n = size(&mut rng);
+                (unsafe { MiMalloc.alloc_zeroed(layout(n)) }, n)
+            })
+            .collect();
+        group.bench_function("mimalloc", |b| {
+            b.iter(|| {
+                for _ in 0..PAIRS {
+                    let i = rng.below(LIVE);
+                    let n = size(&mut rng);
+                    // SAFETY: as above.
+                    let fresh = (unsafe { MiMalloc.alloc_zeroed(layout(n)) }, n);
+                    let (old, old_n) = std::mem::replace(&mut live[i], fresh);
+                    // SAFETY: allocated above with this layout, freed once.
+                    unsafe { MiMalloc.dealloc(old, layout(old_n)) };
+                }
+            })
+        });
+        for (block, n) in live {
+            // SAFETY: as above.
+            unsafe { MiMalloc.dealloc(block, layout(n)) };
+        }
     }
     {
         // What the harness costs on its own: the size draw and the random
@@ -359,12 +417,15 @@ fn w1_sites<const SIZE: usize>(c: &mut Criterion) {
     group.finish();
 }
 
+// The call-site runs go first: after W1's 16 MB arenas glibc raises its
+// dynamic mmap threshold, and a later cold-labelled run would reuse warm
+// heap pages.
 criterion_group!(
     benches,
-    w1::<16>,
-    w1::<64>,
     w1_sites::<16>,
     w1_sites::<64>,
+    w1::<16>,
+    w1::<64>,
     w2,
     w3,
     w4

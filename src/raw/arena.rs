@@ -21,12 +21,13 @@
 //! Chunk growth is bounded: bumpalo doubles chunks forever, which would let
 //! memory reserved for an arena of 9 MB reach 16 MB. Before each new chunk
 //! the arena sets bumpalo's allocation limit so that the chunk is at most
-//! one quarter of what is already reserved (or [`MIN_GROWTH_CAP`]), and at
-//! most what the pool's own limit still allows. The unused end of the
-//! newest chunk is then at most a fifth of what is held: in the per-document
-//! demo (`make demo`) the bound took reserved memory from 1.90x live bytes to
-//! 1.59x (one eighth with a 256 KiB floor let a 50 KB document's last
-//! chunk be 32 KB and nearly empty).
+//! one eighth of what is already reserved (or [`MIN_GROWTH_CAP`], 8 KiB),
+//! and at most what the pool's own limit still allows. The unused end of
+//! the newest chunk is then at most a ninth of what is held, or 8 KiB. The
+//! floor matters for small pools: it was 256 KiB, under which bumpalo
+//! doubled freely, and a 50 KB document's last chunk was 32 KB and nearly
+//! empty (the per-document demo, `make demo`, held 1.90x its live bytes;
+//! 1.59x with this floor alone).
 
 use core::alloc::Layout;
 use core::ptr::{self, NonNull};
@@ -292,10 +293,10 @@ impl Arena {
         }
     }
 
-    /// The most the next chunk may add: a quarter of what is held, or
+    /// The most the next chunk may add: an eighth of what is held, or
     /// [`MIN_GROWTH_CAP`].
     pub fn growth_cap(&self) -> usize {
-        (self.bump.allocated_bytes() / 4).max(MIN_GROWTH_CAP)
+        (self.bump.allocated_bytes() / 8).max(MIN_GROWTH_CAP)
     }
 
     /// One 16-aligned allocation of `len` bytes from bumpalo.

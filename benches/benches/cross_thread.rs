@@ -1,0 +1,129 @@
+//! W6: cross-thread pairs — one thread allocates zeroed blocks of 16–256
+//! bytes and hands them, 256 at a time, through a bounded queue to a second
+//! thread, which frees them (a producer/consumer pipeline). `SyncPool`
+//! against glibc (`calloc`/`free`) and mimalloc in the same run; time per
+//! pair, and the pool's reserved memory against its peak live bytes.
+//!
+//! `cargo bench -p arenapool-benches --bench cross_thread`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::mpsc::sync_channel;
+use std::time::{Duration, Instant};
+
+use arenapool::SyncPool;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mimalloc::MiMalloc;
+
+/// Pairs per measured batch.
+const PAIRS: usize = 200_000;
+/// Blocks per hand-over.
+const BATCH: usize = 256;
+/// Hand-overs in flight at most.
+const IN_FLIGHT: usize = 8;
+
+/// The size of the `i`-th block: 16..=256 bytes.
+fn size(i: usize) -> usize {
+    16 + (i * 7919) % 241
+}
+
+/// A raw block that may cross threads.
+struct Block(*mut u8, usize);
+// SAFETY: a block allocated by one thread and freed by another, used by one
+// at a time (the queue hands it over).
+unsafe impl Send for Block {}
+
+/// The pipeline through a system allocator (`GlobalAlloc`), `PAIRS` pairs.
+fn through<A: GlobalAlloc + Sync>(alloc: &A) -> Duration {
+    let (tx, rx) = sync_channel::<Vec<Block>>(IN_FLIGHT);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for batch in rx {
+                for Block(ptr, n) in batch {
+                    let layout = Layout::from_size_align(n, 16).unwrap();
+                    // SAFETY: allocated below with this layout, freed once.
+                    unsafe { alloc.dealloc(ptr, layout) };
+                }
+            }
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        for i in 0..PAIRS {
+            let n = size(i);
+            let layout = Layout::from_size_align(n, 16).unwrap();
+            // SAFETY: a non-zero layout.
+            let ptr = unsafe { alloc.alloc_zeroed(layout) };
+            assert!(!ptr.is_null());
+            // SAFETY: `n` writable bytes.
+            unsafe { ptr.write(1) };
+            batch.push(Block(ptr, n));
+            if batch.len() == BATCH {
+                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                    .unwrap();
+            }
+        }
+        tx.send(batch).unwrap();
+        drop(tx);
+    });
+    start.elapsed()
+}
+
+/// The same pipeline through one `SyncPool`.
+fn through_pool(pool: &SyncPool) -> Duration {
+    let (tx, rx) = sync_channel(IN_FLIGHT);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for batch in rx {
+                let batch: Vec<_> = batch;
+                for block in batch {
+                    pool.free(block);
+                }
+            }
+        });
+        let mut batch = Vec::with_capacity(BATCH);
+        for i in 0..PAIRS {
+            let mut block = pool.alloc(1, size(i));
+            block[0] = 1;
+            batch.push(block);
+            if batch.len() == BATCH {
+                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                    .unwrap();
+            }
+        }
+        tx.send(batch).unwrap();
+        drop(tx);
+    });
+    start.elapsed()
+}
+
+fn w6(c: &mut Criterion) {
+    let mut group = c.benchmark_group("w6_cross_thread_pairs");
+    group.throughput(Throughput::Elements(PAIRS as u64));
+    group.sample_size(20);
+    let pool = SyncPool::new();
+    group.bench_function("SyncPool", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| through_pool(&pool)).sum())
+    });
+    let s = pool.stats();
+    // Per-thread constant: each thread's cache may hold up to
+    // `SyncPool::SPILL_ABOVE` of free blocks plus its current chunk.
+    eprintln!(
+        "w6 memory: SyncPool reserved {} B, peak live {} B ({:.2}x; per-thread allowance {} B)",
+        s.reserved_bytes,
+        s.peak_live_bytes,
+        s.reserved_bytes as f64 / s.peak_live_bytes.max(1) as f64,
+        SyncPool::SPILL_ABOVE,
+    );
+    black_box(&pool);
+    group.bench_function("glibc", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| through(&System)).sum())
+    });
+    group.bench_function("mimalloc", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| through(&MiMalloc)).sum())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, w6);
+criterion_main!(benches);
