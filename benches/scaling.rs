@@ -80,10 +80,10 @@ fn w2(live: usize) {
     {
         let layout = |n: usize| Layout::from_size_align(n, 16).unwrap();
         let mut rng = Rng::new(7);
-        // SAFETY: non-zero layouts, each block freed once with its layout.
         let mut blocks: Vec<(*mut u8, usize)> = (0..live)
             .map(|_| {
                 let n = size(&mut rng);
+                // SAFETY: a non-zero layout; the block is freed with it.
                 (unsafe { MiMalloc.alloc_zeroed(layout(n)) }, n)
             })
             .collect();

@@ -167,10 +167,10 @@ fn w2(c: &mut Criterion) {
         // mimalloc through its `GlobalAlloc`, calloc-like zeroed blocks.
         let mut rng = Rng::new(7);
         let layout = |n: usize| Layout::from_size_align(n, 16).unwrap();
-        // SAFETY: non-zero layouts; every block is freed with its layout.
         let mut live: Vec<(*mut u8, usize)> = (0..LIVE)
             .map(|_| {
                 let n = size(&mut rng);
+                // SAFETY: a non-zero layout; the block is freed with it.
                 (unsafe { MiMalloc.alloc_zeroed(layout(n)) }, n)
             })
             .collect();

@@ -260,10 +260,11 @@ impl LargeBlocks {
         }
         if new.size() > old.size() {
             if let Some((base, map_len)) = Self::map_for(new) {
-                // SAFETY: the old block (header and data, `old.size()` bytes)
-                // is live and the fresh mapping is larger and distinct; the
-                // old block is unlinked before it is freed, the new one
-                // linked at its new address.
+                // The old block (header and data, `old.size()` bytes) is
+                // live and the fresh mapping larger and distinct; the old
+                // block is unlinked before it is freed, the new one linked
+                // at its new address.
+                // SAFETY: so the copy, the free and the link are sound.
                 unsafe {
                     ptr::copy_nonoverlapping(
                         header.as_ptr().cast::<u8>(),
@@ -328,10 +329,10 @@ impl LargeBlocks {
             return Some((unsafe { base.add(off) }, true));
         }
         let want = pages::reservation(new.size())?;
-        // SAFETY: the block is unlinked before its mapping may move, and
-        // relinked at its new address (or at the old one if refused); the
-        // pages move with their contents, and those past the old mapping
-        // are fresh (zero).
+        // The block is unlinked before its mapping may move, and relinked
+        // at its new address (or at the old one if refused); the pages move
+        // with their contents, and those past the old mapping are fresh.
+        // SAFETY: so the remap and the links are sound.
         unsafe {
             self.unlink(header);
             let Some(moved) = pages::remap(base, map_len, want) else {
