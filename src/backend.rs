@@ -92,6 +92,17 @@ unsafe fn drop_registered<T>(block: NonNull<u8>) {
 #[inline(always)]
 unsafe fn handle<'p, B: Backend, T: ?Sized>(pool: &'p B, ptr: NonNull<T>) -> Handle<'p, T> {
     // SAFETY: forwarded; the handle borrows `pool`, so the pool outlives it.
+    unsafe { Handle::from_raw(ptr, pool.id()) }.into_typed()
+}
+
+/// Wraps a block of the byte API (allocated with alignment 16).
+///
+/// # Safety
+///
+/// As for [`handle`], for `size` bytes `pool` allocated with alignment 16.
+#[inline(always)]
+unsafe fn byte_handle<B: Backend>(pool: &B, ptr: NonNull<[u8]>) -> Handle<'_, [u8]> {
+    // SAFETY: forwarded; the plain identity marks a byte block.
     unsafe { Handle::from_raw(ptr, pool.id()) }
 }
 
@@ -121,7 +132,7 @@ fn alloc_bytes_fast<B: Backend>(
     let layout = Layout::from_size_align(size, 16).ok()?;
     let block = pool.alloc_fast(layout, true)?;
     // SAFETY: `size` zeroed bytes (initialised `u8`s) of this pool, new.
-    Some(unsafe { handle(pool, NonNull::slice_from_raw_parts(block, size)) }.into_byte_block())
+    Some(unsafe { byte_handle(pool, NonNull::slice_from_raw_parts(block, size)) })
 }
 
 /// `Pool::alloc`: the fast path inline, everything else out of line, in
@@ -169,7 +180,7 @@ fn try_alloc_slow<B: Backend>(
         .map_err(|_| AllocError::LayoutTooLarge { size, align: 16 })?;
     let block = pool.alloc_layout(layout, true)?;
     // SAFETY: `size` zeroed bytes (initialised `u8`s) of this pool, new.
-    Ok(unsafe { handle(pool, NonNull::slice_from_raw_parts(block, size)) }.into_byte_block())
+    Ok(unsafe { byte_handle(pool, NonNull::slice_from_raw_parts(block, size)) })
 }
 
 #[inline]
@@ -400,6 +411,19 @@ pub(crate) fn owns<B: Backend, T: ?Sized>(pool: &B, handle: &Handle<'_, T>) -> b
     handle.pool_id() == pool.id()
 }
 
+/// The layout `handle`'s block was allocated with (or last resized to):
+/// its value's, with alignment 16 for a byte block. The alignment picks the
+/// size class, so a block is freed and resized with the one it was made with.
+#[inline(always)]
+fn made_with<T: ?Sized>(handle: &Handle<'_, T>) -> Layout {
+    let value = Layout::for_value::<T>(handle);
+    let align = value.align().max(handle.min_align());
+    // SAFETY: the block was allocated with this size and alignment (a byte
+    // block with 16, other handles with their value's), which made a valid
+    // layout then.
+    unsafe { Layout::from_size_align_unchecked(value.size(), align) }
+}
+
 /// Frees `handle`, or gives it back if `pool` did not make it.
 #[inline(always)]
 pub(crate) fn try_free<'h, B: Backend, T: ?Sized>(
@@ -409,11 +433,7 @@ pub(crate) fn try_free<'h, B: Backend, T: ?Sized>(
     if !owns(pool, &handle) {
         return Err(handle);
     }
-    let layout = Layout::for_value::<T>(&handle);
-    // A byte block was made 16-aligned: freed with the layout it was made
-    // with (the alignment picks its size class). `align_to` cannot fail for
-    // a layout the block was allocated with.
-    let layout = layout.align_to(handle.min_align()).unwrap_or(layout);
+    let layout = made_with(&handle);
     let ptr = handle.into_raw();
     // The same test `try_alloc_value` used to register the value: for one
     // type it gives one answer, so a handle goes back the way it came.
@@ -459,9 +479,7 @@ pub(crate) fn try_realloc<B: Backend, T: Zeroable + Copy>(
     if !owns(pool, handle) {
         return Err(AllocError::ForeignHandle);
     }
-    let old = Layout::for_value::<[T]>(handle);
-    // As in `try_free`: a byte block keeps the alignment it was made with.
-    let old = old.align_to(handle.min_align()).unwrap_or(old);
+    let old = made_with(handle);
     let elem_size = mem::size_of::<T>();
     let size = new_len
         .checked_mul(elem_size)

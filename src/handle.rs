@@ -35,9 +35,11 @@ use core::ptr::NonNull;
 pub struct Handle<'p, T: ?Sized> {
     ptr: NonNull<T>,
     /// The engine that made the block, only compared, never dereferenced;
-    /// bit 0 set for a block of the byte API (`alloc(number, elem_size)`),
-    /// which is 16-aligned whatever its length: the engine frees and resizes
-    /// it with that alignment (see [`min_align`](Self::min_align)).
+    /// bit 0 set for a block of a typed call, clear for a block of the byte
+    /// API (`alloc(number, elem_size)`), which is 16-aligned whatever its
+    /// length: the engine frees and resizes that one with alignment 16 (see
+    /// [`min_align`](Self::min_align)). (The byte API's handles carry the
+    /// plain address, so its fast path spends nothing on the mark.)
     pool: NonNull<()>,
     /// Borrows the pool for `'p` and owns a `T` in it like `&'p mut T`.
     _marker: PhantomData<&'p mut T>,
@@ -49,8 +51,9 @@ unsafe impl<T: ?Sized + Send> Send for Handle<'_, T> {}
 // SAFETY: `&Handle` gives only `&T` (as `&&mut T` does).
 unsafe impl<T: ?Sized + Sync> Sync for Handle<'_, T> {}
 
-/// The bit of [`Handle`]'s pool identity that marks a byte block.
-const BYTE_BLOCK: usize = 1;
+/// The bit of [`Handle`]'s pool identity that marks a block of a typed
+/// call (clear: a byte block).
+const TYPED: usize = 1;
 
 impl<'p, T: ?Sized> Handle<'p, T> {
     /// Wraps a block of `pool` (an identity from [`Backend::id`], or a
@@ -78,32 +81,28 @@ impl<'p, T: ?Sized> Handle<'p, T> {
         self.pool.map_addr(|addr| {
             // SAFETY: an engine's address (at least 8-aligned, non-zero)
             // with bit 0 perhaps set: clearing that bit leaves it non-zero.
-            unsafe { core::num::NonZeroUsize::new_unchecked(addr.get() & !BYTE_BLOCK) }
+            unsafe { core::num::NonZeroUsize::new_unchecked(addr.get() & !TYPED) }
         })
     }
 
-    /// The identity with the byte-block bit, to make a handle of the same
+    /// The identity with the typed-call bit, to make a handle of the same
     /// kind from (see [`from_raw`](Self::from_raw)).
     #[inline(always)]
     pub(crate) fn pool_tag(&self) -> NonNull<()> {
         self.pool
     }
 
-    /// The alignment the block was allocated with, beyond `T`'s own: 16 for
-    /// a block of the byte API, else 1.
+    /// The alignment the block was allocated with at least: 16 for a block
+    /// of the byte API, else 0 (`T`'s own alignment says it).
     #[inline(always)]
     pub(crate) fn min_align(&self) -> usize {
-        if self.pool.addr().get() & BYTE_BLOCK != 0 {
-            16
-        } else {
-            1
-        }
+        (!self.pool.addr().get() & TYPED) << 4
     }
 
-    /// Marks the handle as a block of the byte API.
+    /// Marks the handle as made by a typed call.
     #[inline(always)]
-    pub(crate) fn into_byte_block(mut self) -> Self {
-        self.pool = self.pool.map_addr(|addr| addr | BYTE_BLOCK);
+    pub(crate) fn into_typed(mut self) -> Self {
+        self.pool = self.pool.map_addr(|addr| addr | TYPED);
         self
     }
 

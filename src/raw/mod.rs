@@ -451,6 +451,20 @@ impl RawPool {
         }
     }
 
+    /// Live bytes, live allocations, free-list bytes and chunks: the counts
+    /// a `SyncPool` cache publishes after each call, without the rest of
+    /// [`stats`](Self::stats).
+    #[cfg(feature = "std")]
+    #[inline(always)]
+    pub(crate) fn published_counts(&self) -> (usize, usize, usize, usize) {
+        (
+            self.live_bytes(),
+            self.live_allocations,
+            self.free.bytes(),
+            self.arena.chunks(),
+        )
+    }
+
     /// Bytes waiting in the free lists (the `free_list_bytes` of
     /// [`stats`](Self::stats), without computing the rest).
     ///
@@ -810,7 +824,7 @@ impl RawPool {
             // most the growth cap plus one small block (no size overflow).
             #[cfg(feature = "std")]
             Limit::Shared(shared) => loop {
-                let grant = shared.begin_refill(self.arena.growth_cap());
+                let grant = shared.begin_refill(self.arena.growth_cap(need));
                 let before = self.arena.reserved_bytes();
                 let result = self.arena.refill(need, Some(grant.bytes));
                 let used = self.arena.reserved_bytes().saturating_sub(before);
