@@ -329,8 +329,9 @@ def hold_gil_until(pool, long target, double seconds):
 
 
 def long_calls_until_closed(pool, size_t small, size_t big, int max_rounds):
-    """Rounds of alloc(`small`) / realloc to `big` (the engine zeroes the
-    new tail with the lane locked: a long call) / free, the GIL released,
+    """Rounds of alloc(`small`) / realloc to `big` (the engine copies the
+    `small` bytes onto pages of the block's own with the lane locked: a
+    long call, when `small` is tens of MB) / free, the GIL released,
     until a call fails (the pool closed under it). Each realloc is timed
     with the C clock just before it and just after it returns. Returns
     ([(start, end)] of the reallocs that succeeded, the call that failed:

@@ -80,7 +80,7 @@ def test_close_waits_for_calls_in_flight_and_later_calls_fail_cleanly(ext):
         def long_calls():
             assert shim.free_(h, shim.alloc(h, 1, 8)) == 0
             started.wait()
-            long_result.append(work.long_calls_until_closed(pool, 1 << 20, big, 1000))
+            long_result.append(work.long_calls_until_closed(pool, 40 << 20, big, 1000))
 
         threads = [threading.Thread(target=short_calls) for _ in range(THREADS)]
         threads.append(threading.Thread(target=long_calls))
