@@ -882,14 +882,7 @@ impl RawPool {
         let system =
             large::system_layout(size, align).ok_or(AllocError::LayoutTooLarge { size, align })?;
         self.take(system.size(), size)?;
-        let block = self.large.alloc(system, zeroed);
-        if block.is_none() {
-            self.give_back(system.size());
-        }
-        block.ok_or(AllocError::OutOfMemory {
-            size: system.size(),
-            align: system.align(),
-        })
+        self.large_made(system, |large| large.alloc(system, zeroed))
     }
 
     /// A large block that is going to grow (see `LargeBlocks::alloc_growable`),
@@ -906,29 +899,38 @@ impl RawPool {
             large::system_layout(size, align).ok_or(AllocError::LayoutTooLarge { size, align })?;
         // Off pages of its own, the block gets the capacity to double once
         // in place (a small block growing into this range is an array that
-        // grows on: spaCy's token array crosses here at 256 tokens).
-        let capacity = size
+        // grows on: spaCy's token array crosses here at 256 tokens). The
+        // capacity is a bonus: a limit it would pass only takes it away.
+        let doubled = size
             .checked_mul(2)
-            .and_then(|twice| large::system_layout(twice, align))
-            .unwrap_or(system);
-        let mut capacity = if LargeBlocks::maps(system) {
-            system
-        } else {
-            capacity
+            .and_then(|twice| large::system_layout(twice, align));
+        let capacity = match doubled {
+            Some(doubled)
+                if !LargeBlocks::maps(system) && self.take(doubled.size(), size).is_ok() =>
+            {
+                doubled
+            }
+            _ => {
+                self.take(system.size(), size)?;
+                system
+            }
         };
-        // The capacity is a bonus: a limit it would pass only takes it away.
-        if capacity != system && self.take(capacity.size(), size).is_err() {
-            capacity = system;
-        }
-        if capacity == system {
-            self.take(system.size(), size)?;
-        }
-        let held = capacity;
-        let block = self.large.alloc_growable(system, capacity);
-        if block.is_none() {
+        self.large_made(capacity, |large| large.alloc_growable(system, capacity))
+    }
+
+    /// Runs `make`, which makes a large block holding `held` bytes (already
+    /// taken from the limit); gives them back if it fails.
+    #[inline]
+    fn large_made<T>(
+        &mut self,
+        held: Layout,
+        make: impl FnOnce(&mut LargeBlocks) -> Option<T>,
+    ) -> Result<T, AllocError> {
+        let made = make(&mut self.large);
+        if made.is_none() {
             self.give_back(held.size());
         }
-        block.ok_or(AllocError::OutOfMemory {
+        made.ok_or(AllocError::OutOfMemory {
             size: held.size(),
             align: held.align(),
         })
@@ -991,16 +993,8 @@ impl RawPool {
             align: GRANULE,
         })?;
         self.take(system.size(), len)?;
-        match self.large.alloc(system, false) {
-            Some(span) => Ok((span, len)),
-            None => {
-                self.give_back(system.size());
-                Err(AllocError::OutOfMemory {
-                    size: system.size(),
-                    align: system.align(),
-                })
-            }
-        }
+        let span = self.large_made(system, |large| large.alloc(system, false))?;
+        Ok((span, len))
     }
 
     /// An engine for a zone of `parent`: its small-block spans come from
