@@ -417,7 +417,13 @@ pub(crate) fn owns<B: Backend, T: ?Sized>(pool: &B, handle: &Handle<'_, T>) -> b
 #[inline(always)]
 fn made_with<T: ?Sized>(handle: &Handle<'_, T>) -> Layout {
     let value = Layout::for_value::<T>(handle);
-    let align = value.align().max(handle.min_align());
+    // Only a `[u8]` (or `str`) handle can be a byte block: for any other
+    // `T` the value's alignment says it, and the test folds away.
+    let align = if value.align() == 1 {
+        handle.min_align().max(1)
+    } else {
+        value.align()
+    };
     // SAFETY: the block was allocated with this size and alignment (a byte
     // block with 16, other handles with their value's), which made a valid
     // layout then.

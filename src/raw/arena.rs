@@ -168,7 +168,7 @@ impl Arena {
         let addr = block.as_ptr() as usize;
         // A block of a paired class (an odd multiple of 8 bytes) never
         // counts: moving the cursor over it would leave it 8-aligned.
-        len % GRANULE == 0 && addr >= self.start as usize && addr + len == self.cursor as usize
+        addr + len == self.cursor as usize && addr >= self.start as usize && len % GRANULE == 0
     }
 
     /// Gives the newest block of the span, `len` bytes long (a multiple of
