@@ -32,7 +32,8 @@ use super::size_class::{Class, PerClass, GRANULE};
 /// room for many small blocks than waiting for a request of its own class.
 pub const RECYCLE_MIN: usize = 512;
 
-/// Alignment ranks: 0 for blocks aligned to at most 16 bytes, 1 for 32, 2 for 64.
+/// Alignment ranks: 0 for blocks aligned to at most 16 bytes (8 for the
+/// paired classes), 1 for 32, 2 for 64.
 pub const RANKS: usize = 3;
 
 /// The rank of the free lists that serve alignment `align` (at most 64).
@@ -116,8 +117,8 @@ impl FreeLists {
         let head = self.head_mut(class, rank)?;
         let block = NonNull::new(*head)?;
         // Every pointer in a list came through `push` or `attach`, whose
-        // callers guaranteed a 16-aligned block of at least 16 bytes that
-        // nobody else uses.
+        // callers guaranteed a block of at least 8 bytes, 8-aligned at
+        // least, that nobody else uses.
         // SAFETY: its first word holds the next link: an aligned read of
         // initialised memory.
         *head = unsafe { block.cast::<*mut u8>().as_ptr().read() };
@@ -170,15 +171,16 @@ impl FreeLists {
     /// # Safety
     ///
     /// `block` must be valid for writes of `class.size()` bytes, aligned to
-    /// the rank's alignment (16, 32 or 64), stay allocated for as long as it
+    /// the rank's alignment (16, 32 or 64; 8 for a block of a paired class,
+    /// which is rank 0: see `size_class.rs`), stay allocated for as long as it
     /// is in these lists (memory of the engine that owns them, or of its
     /// group: see `RawPool::with_shared`), and be used by nobody else until
     /// `pop` hands it out again. Its provenance must cover the whole block.
     #[inline(always)]
     pub unsafe fn push(&mut self, block: NonNull<u8>, class: Class, rank: usize) {
         let head = self.filing_head(class, rank);
-        // SAFETY: the caller guarantees `block` is writable, 16-aligned and at
-        // least 16 bytes long, so its first word can hold the link.
+        // SAFETY: the caller guarantees `block` is writable, 8-aligned at
+        // least and at least 8 bytes long, so its first word can hold the link.
         unsafe { block.cast::<*mut u8>().as_ptr().write(*head) };
         *head = block.as_ptr();
         self.bytes = self.bytes.wrapping_add(class.size());
