@@ -459,14 +459,20 @@ fn byte_blocks_stay_sixteen_aligned_beside_eight_byte_blocks() {
 }
 
 #[test]
-fn a_kept_byte_block_is_freed_as_the_byte_block_it_is() {
+fn a_kept_handle_is_freed_in_the_class_it_was_made_in() {
+    // An `RcHandle` keeps the handle's kind: a byte block goes back to its
+    // 16-byte class, a 3-byte string to its 8-byte one (not to 16, which
+    // would hand out 8 bytes as 16).
     let pool = arenapool::RcPool::new();
-    let kept = pool.keep(pool.alloc(1, 5));
-    let place = kept.as_ptr() as usize;
-    pool.free(kept);
-    assert_eq!(pool.stats().live_allocations, 0);
-    // Filed in the 16-byte class it was made in, so a byte block of the
-    // same length gets it back.
-    let again = pool.alloc(1, 5);
-    assert_eq!(again.as_ptr() as usize, place);
+    let bytes = pool.keep(pool.alloc(1, 5));
+    let word = pool.keep(pool.alloc_str("abc"));
+    let _pin = pool.alloc(1, 16); // neither is the newest block
+    let (byte_place, word_place) = (bytes.as_ptr() as usize, word.as_ptr() as usize);
+    let before = pool.stats().free_list_bytes;
+    pool.free(word);
+    assert_eq!(pool.stats().free_list_bytes, before + 8, "filed as 8 bytes");
+    pool.free(bytes);
+    assert_eq!(pool.stats().free_list_bytes, before + 8 + 16);
+    assert_eq!(pool.alloc(1, 5).as_ptr() as usize, byte_place);
+    assert_eq!(pool.alloc_str("xyz").as_ptr() as usize, word_place);
 }

@@ -33,30 +33,18 @@ struct Block(*mut u8, usize);
 // at a time (the queue hands it over).
 unsafe impl Send for Block {}
 
-/// The pipeline through a system allocator (`GlobalAlloc`), `PAIRS` pairs.
-fn through<A: GlobalAlloc + Sync>(alloc: &A) -> Duration {
-    let (tx, rx) = sync_channel::<Vec<Block>>(IN_FLIGHT);
+/// The pipeline: this thread makes `PAIRS` blocks with `alloc` (given the
+/// size) and hands them over in batches; a second thread frees them with
+/// `free`. Returns the wall time.
+fn pipeline<T: Send>(mut alloc: impl FnMut(usize) -> T, free: impl Fn(T) + Sync) -> Duration {
+    let (tx, rx) = sync_channel::<Vec<T>>(IN_FLIGHT);
     let start = Instant::now();
     std::thread::scope(|s| {
-        s.spawn(move || {
-            for batch in rx {
-                for Block(ptr, n) in batch {
-                    let layout = Layout::from_size_align(n, 16).unwrap();
-                    // SAFETY: allocated below with this layout, freed once.
-                    unsafe { alloc.dealloc(ptr, layout) };
-                }
-            }
-        });
+        let free = &free;
+        s.spawn(move || rx.into_iter().flatten().for_each(free));
         let mut batch = Vec::with_capacity(BATCH);
         for i in 0..PAIRS {
-            let n = size(i);
-            let layout = Layout::from_size_align(n, 16).unwrap();
-            // SAFETY: a non-zero layout.
-            let ptr = unsafe { alloc.alloc_zeroed(layout) };
-            assert!(!ptr.is_null());
-            // SAFETY: `n` writable bytes.
-            unsafe { ptr.write(1) };
-            batch.push(Block(ptr, n));
+            batch.push(alloc(size(i)));
             if batch.len() == BATCH {
                 tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
                     .unwrap();
@@ -68,33 +56,33 @@ fn through<A: GlobalAlloc + Sync>(alloc: &A) -> Duration {
     start.elapsed()
 }
 
+/// The pipeline through a system allocator (`GlobalAlloc`).
+fn through<A: GlobalAlloc + Sync>(alloc: &A) -> Duration {
+    let layout = |n| Layout::from_size_align(n, 16).unwrap();
+    pipeline(
+        |n| {
+            // SAFETY: a non-zero layout; the block is freed with it.
+            let ptr = unsafe { alloc.alloc_zeroed(layout(n)) };
+            assert!(!ptr.is_null());
+            // SAFETY: `n` writable bytes.
+            unsafe { ptr.write(1) };
+            Block(ptr, n)
+        },
+        // SAFETY: allocated above with this layout, freed once.
+        |Block(ptr, n)| unsafe { alloc.dealloc(ptr, layout(n)) },
+    )
+}
+
 /// The same pipeline through one `SyncPool`.
 fn through_pool(pool: &SyncPool) -> Duration {
-    let (tx, rx) = sync_channel(IN_FLIGHT);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            for batch in rx {
-                let batch: Vec<_> = batch;
-                for block in batch {
-                    pool.free(block);
-                }
-            }
-        });
-        let mut batch = Vec::with_capacity(BATCH);
-        for i in 0..PAIRS {
-            let mut block = pool.alloc(1, size(i));
+    pipeline(
+        |n| {
+            let mut block = pool.alloc(1, n);
             block[0] = 1;
-            batch.push(block);
-            if batch.len() == BATCH {
-                tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                    .unwrap();
-            }
-        }
-        tx.send(batch).unwrap();
-        drop(tx);
-    });
-    start.elapsed()
+            block
+        },
+        |block| pool.free(block),
+    )
 }
 
 fn w6(c: &mut Criterion) {
