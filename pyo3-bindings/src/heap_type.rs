@@ -75,9 +75,22 @@ impl TypeCell {
         module: &Bound<'_, PyModule>,
         name: &'static CStr,
         basicsize: usize,
+        slots: Vec<ffi::PyType_Slot>,
+    ) -> PyResult<()> {
+        self.create_with_flags(module, name, basicsize, 0, slots)
+    }
+
+    /// As [`create`](Self::create), with `extra` type flags (such as
+    /// `Py_TPFLAGS_HAVE_GC`, for a type whose objects hold references).
+    pub fn create_with_flags(
+        &self,
+        module: &Bound<'_, PyModule>,
+        name: &'static CStr,
+        basicsize: usize,
+        extra: std::ffi::c_ulong,
         mut slots: Vec<ffi::PyType_Slot>,
     ) -> PyResult<()> {
-        let mut flags = ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE;
+        let mut flags = ffi::Py_TPFLAGS_DEFAULT | ffi::Py_TPFLAGS_IMMUTABLETYPE | extra;
         if !slots.iter().any(|slot| slot.slot == ffi::Py_tp_new) {
             flags |= ffi::Py_TPFLAGS_DISALLOW_INSTANTIATION;
         }

@@ -16,10 +16,12 @@ mod accounting;
 mod address;
 mod allocation;
 mod capi;
+mod cymem_abi;
 mod errors;
 mod fork;
 mod heap_type;
 mod lane;
+mod listed;
 mod pool;
 mod registry;
 
@@ -51,5 +53,7 @@ fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // list the private name in `__all__`.
     m.setattr("_C_API", capi::capsule(m.py())?)?;
     fork::register(m)?;
+    // cymem's types at cymem's ABI (`arenapool.cymem`).
+    cymem_abi::register(m)?;
     Ok(())
 }

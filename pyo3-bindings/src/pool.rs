@@ -5,7 +5,6 @@ use std::ffi::CStr;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arenapool::raw::RawPool;
 use arenapool::AllocError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -15,13 +14,11 @@ use crate::allocation::Allocation;
 use crate::errors::{alloc_error, closed};
 use crate::heap_type::{self, fastcall_method, guarded, size_arg};
 use crate::lane::{Caller, LaneGuard, LaneSet, LaneState};
+use crate::listed::{self, ALIGN};
 
 /// Requests at least this large release the GIL while the engine zeroes or
 /// copies (through the fork gate: see [`detached`]).
 pub const RELEASE_GIL_BYTES: usize = 1 << 20;
-
-/// The alignment of every allocation, as `malloc` promises.
-const ALIGN: usize = 16;
 
 /// A block pointer that may cross threads: the pool's lock guards its use.
 #[derive(Clone, Copy)]
@@ -45,15 +42,6 @@ unsafe impl Sync for Block {}
 
 pub fn layout(nbytes: usize) -> Result<Layout, AllocError> {
     Layout::from_size_align(nbytes, ALIGN).map_err(|_| AllocError::LayoutTooLarge {
-        size: nbytes,
-        align: ALIGN,
-    })
-}
-
-/// The engine layout of a C block of `nbytes`: a zero-size one takes one
-/// byte, so that it has an address of its own (see `crate::registry`).
-fn c_layout(nbytes: usize) -> Result<Layout, AllocError> {
-    Layout::from_size_align(nbytes.max(1), ALIGN).map_err(|_| AllocError::LayoutTooLarge {
         size: nbytes,
         align: ALIGN,
     })
@@ -155,13 +143,6 @@ impl From<AllocError> for CError {
     }
 }
 
-/// A C block's engine layout, of a size `c_layout` accepted when the block
-/// was made.
-fn listed_layout(nbytes: usize) -> Layout {
-    // SAFETY: `c_layout` accepted this size (a listed block's) before.
-    unsafe { Layout::from_size_align_unchecked(nbytes.max(1), ALIGN) }
-}
-
 /// The engine calls of the C API (`crate::capi`), one lane lock each.
 ///
 /// No Python object: they may run on any thread, with or without the GIL
@@ -184,22 +165,12 @@ impl Pool {
         let nbytes = number
             .checked_mul(elem_size)
             .ok_or(AllocError::SizeOverflow { number, elem_size })?;
-        let layout = c_layout(nbytes)?;
         let (_, lane) = self.lanes.mine();
         let mut lane = self.lanes.enter(lane, caller).ok_or(CError::Closed)?;
         let LaneState {
             tracked, c_blocks, ..
         } = &mut *lane;
-        let block = tracked.with(|raw| -> Result<NonNull<u8>, AllocError> {
-            let block = raw.alloc(layout)?;
-            if let Err(err) = c_blocks.prepare(raw, block.as_ptr().addr(), nbytes) {
-                // SAFETY: just made by this engine with `layout`, unused.
-                unsafe { raw.dealloc(block, layout) };
-                return Err(err);
-            }
-            Ok(block)
-        })?;
-        c_blocks.insert(block.as_ptr().addr(), nbytes);
+        let block = listed::alloc(tracked, c_blocks, nbytes)?;
         Ok(Block(block))
     }
 
@@ -245,76 +216,14 @@ impl Pool {
         let Some(block) = NonNull::new(ptr) else {
             return self.c_alloc(1, new_nbytes, caller);
         };
-        let new = c_layout(new_nbytes)?;
-        let address = block.as_ptr().addr();
-        let (mut lane, old_nbytes) = self.find(address, caller)?;
+        let (mut lane, old_nbytes) = self.find(block.as_ptr().addr(), caller)?;
         lane.note_peak();
         let LaneState {
             tracked, c_blocks, ..
         } = &mut *lane;
-        let old = listed_layout(old_nbytes);
-        // The address is listed in this lane, so it is a live block of this
-        // lane's engine (made by c_alloc or c_realloc) with layout `old`: an
-        // entry goes when its block is freed or moved, and the registry is
-        // emptied only with the engine (close).
-        let block = RawPool::rederive(block);
-        let moved = tracked.with(|raw| -> Result<NonNull<u8>, AllocError> {
-            if let Ok(made_spare) = c_blocks.prepare_anywhere(raw, new_nbytes) {
-                // SAFETY: `block` as argued above; on success only `moved`
-                // is used.
-                let moved = match unsafe { raw.realloc(block, old, new.size()) } {
-                    Ok(moved) => moved,
-                    Err(err) => {
-                        if made_spare {
-                            c_blocks.drop_spare(raw); // nothing changed
-                        }
-                        return Err(err);
-                    }
-                };
-                c_blocks.remove(raw, address, old_nbytes);
-                c_blocks.insert(moved.as_ptr().addr(), new_nbytes);
-                return Ok(moved);
-            }
-            // No room for a spare leaf (the limit, near). A resize within the
-            // block's size class stays where it is: its leaf is there.
-            if RawPool::resizes_in_place(old, new.size()) {
-                // SAFETY: `block` as argued above; it does not move.
-                let kept = unsafe { raw.realloc(block, old, new.size()) }?;
-                c_blocks.remove(raw, address, old_nbytes);
-                c_blocks.insert(kept.as_ptr().addr(), new_nbytes);
-                return Ok(kept);
-            }
-            // Otherwise move to a block whose listing is made sure of first,
-            // so that nothing can fail once the old block is gone. (Growth
-            // in place of the newest or a large block, which would need no
-            // leaf, is given up in this corner.)
-            let moved = raw.alloc(new)?;
-            if let Err(err) = c_blocks.prepare(raw, moved.as_ptr().addr(), new_nbytes) {
-                // SAFETY: just made by this engine with `new`, unused.
-                unsafe { raw.dealloc(moved, new) };
-                return Err(err);
-            }
-            // SAFETY: two live, distinct blocks of this engine, the bytes
-            // copied within both layouts, the new one zeroed (so its tail);
-            // the old one freed once with its layout, and unlisted below.
-            unsafe {
-                ptr::copy_nonoverlapping(
-                    block.as_ptr(),
-                    moved.as_ptr(),
-                    old_nbytes.min(new_nbytes),
-                );
-                raw.dealloc(block, old);
-            }
-            c_blocks.insert(moved.as_ptr().addr(), new_nbytes);
-            c_blocks.remove(raw, address, old_nbytes);
-            Ok(moved)
-        })?;
-        if old_nbytes == 0 && new_nbytes > 0 {
-            // A zero-size block's hidden byte is kept by the engine; the
-            // caller's new bytes must all be zero.
-            // SAFETY: `moved` has `new.size()` >= 1 writable bytes.
-            unsafe { moved.as_ptr().write(0) };
-        }
+        // SAFETY: `find` just looked the address up in this lane's registry,
+        // which lists the blocks of this lane's engine.
+        let moved = unsafe { listed::realloc(tracked, c_blocks, block, old_nbytes, new_nbytes) }?;
         Ok(Block(moved))
     }
 
@@ -333,13 +242,9 @@ impl Pool {
         let LaneState {
             tracked, c_blocks, ..
         } = &mut *lane;
-        tracked.with(|raw| {
-            c_blocks.remove(raw, address, nbytes);
-            // SAFETY: the address was listed in this lane (see `c_realloc`):
-            // a live block of this engine with this layout, now unlisted, so
-            // freed once.
-            unsafe { raw.dealloc(RawPool::rederive(block), listed_layout(nbytes)) };
-        });
+        // SAFETY: `find` just looked the address up in this lane's registry,
+        // which lists the blocks of this lane's engine.
+        unsafe { listed::free(tracked, c_blocks, block, nbytes) };
         Ok(())
     }
 

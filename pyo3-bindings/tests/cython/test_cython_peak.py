@@ -30,8 +30,8 @@ def test_the_peak_is_exact_with_zero_size_blocks_made_after_it(shim):
 def test_the_peak_counts_neither_registry_leaves_nor_hidden_bytes(shim):
     pool = arenapool.Pool()
     h = shim.handle(pool)
-    # Blocks spread over many 64 KiB regions: many registry leaves (each a
-    # 16 KiB engine block), none of them live bytes of the pool.
+    # Blocks spread over many 4 KiB regions: many registry leaves (each a
+    # 1 KiB engine block), none of them live bytes of the pool.
     blocks = [shim.alloc(h, 1, 4000) for _ in range(200)]
     assert pool.size == 200 * 4000
     assert pool.stats()["peak_live_bytes"] == 200 * 4000
