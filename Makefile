@@ -53,6 +53,10 @@ $(VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "maturin>=1.9.4,<2" pytest hypothesis numpy mypy "cython>=3.0,<4" setuptools
+	# cymem's clients as binary wheels, for the cymem switch's tests and
+	# benches (mock: spaCy's shipped tests import it); cymem itself, the
+	# peer they run on without the switch.
+	$(PY) -m pip install --quiet "spacy==3.8.18" "preshed==3.0.15" "thinc==8.3.14" "cymem==2.0.16" mock
 	touch $@
 
 venv: $(VENV)/.installed
@@ -82,6 +86,9 @@ test-python: venv
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -m pyo3-bindings/Cargo.toml
 	$(PY) -m pytest -q pyo3-bindings/tests
 	$(PY) -m mypy.stubtest arenapool --allowlist pyo3-bindings/stubtest_allowlist.txt
+	# spaCy's and preshed's own suites on their binary wheels, with and
+	# without the cymem switch: the same outcome for every test (~1 min).
+	$(PY) pyo3-bindings/tests/cymem_abi/client_suites.py target/client-suites
 	rm -rf $(PYDEBUG)/wheel $(PYDEBUG)/site
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin build --quiet --profile dev --target-dir $(PYDEBUG)/target --out $(PYDEBUG)/wheel -m pyo3-bindings/Cargo.toml
 	$(PY) -m zipfile -e $(PYDEBUG)/wheel/arenapool-*.whl $(PYDEBUG)/site

@@ -29,19 +29,30 @@ use crate::heap_type::{self, guarded, size_arg, TypeCell};
 /// The type, made by [`register`].
 static TYPE: TypeCell = TypeCell::new();
 
-/// The object: CPython's header, then the block's fields, then (for a small
-/// block) the block.
+/// cymem's `Address` at cymem's ABI (`arenapool.cymem.Address`), made by
+/// [`register_cymem`]: the same object, whose `pymalloc` and `pyfree` are
+/// set.
+static CYMEM_TYPE: TypeCell = TypeCell::new();
+
+/// The object: CPython's header, cymem's three fields at cymem's offsets,
+/// the block's size, then (for a small block) the block.
 #[repr(C)]
 struct AddressObject {
     ob_base: ffi::PyObject,
     /// The block's first byte: `inline` below, or a block of the system
-    /// allocator.
+    /// allocator (cymem's `ptr`, read straight from memory by cymem's
+    /// clients).
     ptr: *mut u8,
+    /// cymem's `pymalloc` and `pyfree` (`Default_Malloc`, `Default_Free`)
+    /// for a `arenapool.cymem.Address`, null for an `arenapool.Address`.
+    pymalloc: *mut ffi::PyObject,
+    pyfree: *mut ffi::PyObject,
     /// The size asked for.
     nbytes: usize,
     /// The block's size (a multiple of 16, at least 16), counted in
     /// `total_reserved()`.
     held: usize,
+    _pad: usize,
     /// Where an inline block starts (16-aligned: see [`HEADER`]).
     inline: [u128; 0],
 }
@@ -49,11 +60,21 @@ struct AddressObject {
 /// The object's size before an inline block.
 const HEADER: usize = offset_of!(AddressObject, inline);
 
+/// The size cymem's clients check (`sizeof(struct __pyx_obj_5cymem_5cymem_Address)`):
+/// the object up to `pyfree`. An object is always [`HEADER`] bytes or more.
+pub const CYMEM_BASICSIZE: usize = offset_of!(AddressObject, nbytes);
+
 /// The largest block kept inside its object: with the header, the object
 /// stays within CPython's small-object allocator (512 bytes).
 pub const INLINE_MAX: usize = 512 - HEADER;
 
 const _: () = assert!(HEADER % 16 == 0 && size_of::<AddressObject>() == HEADER);
+const _: () = assert!(
+    offset_of!(AddressObject, ptr) == 16
+        && offset_of!(AddressObject, pymalloc) == 24
+        && offset_of!(AddressObject, pyfree) == 32
+        && CYMEM_BASICSIZE == 40
+);
 
 /// Makes the type and adds it to the module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -94,6 +115,55 @@ this object and freed when it is collected (cymem's ``Address``).";
     // SAFETY: the type just made, not yet called; CPython reads the field
     // (documented, never inherited) on each call of the type.
     unsafe { (*TYPE.get()).tp_vectorcall = Some(vectorcall) };
+    Ok(())
+}
+
+/// Makes `arenapool.cymem.Address` and adds it to `module` (the native
+/// half of `arenapool.cymem`): cymem's `Address(number, elem_size)`, with
+/// `ptr` at offset 16, `pymalloc` at 24, `pyfree` at 32 and a size of 40, as
+/// cymem's clients check and read them.
+pub fn register_cymem(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let getter = |name: &'static CStr, get: ffi::getter, doc: &'static CStr| ffi::PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(get),
+        set: None,
+        doc: doc.as_ptr(),
+        closure: ptr::null_mut(),
+    };
+    let getset = heap_type::leak_table(
+        vec![
+            getter(c"addr", get_addr, c"The address of the block (an int)."),
+            getter(
+                c"pymalloc",
+                get_pymalloc,
+                c"cymem's allocator object (Default_Malloc).",
+            ),
+            getter(
+                c"pyfree",
+                get_pyfree,
+                c"cymem's free object (Default_Free).",
+            ),
+        ],
+        ffi::PyGetSetDef::default(),
+    );
+    const DOC: &CStr = c"Address(number, elem_size)\n--\n\n\
+Address(number, elem_size): number * elem_size zeroed bytes, 16-byte aligned, \
+owned by this object and freed when it is collected (cymem's ``Address``; \
+``ptr`` is the block for Cython clients, ``addr`` its address).";
+    CYMEM_TYPE.create(
+        module,
+        c"arenapool.cymem.Address",
+        CYMEM_BASICSIZE,
+        vec![
+            heap_type::slot(ffi::Py_tp_doc, DOC.as_ptr() as *mut c_void),
+            heap_type::slot(ffi::Py_tp_new, tp_new as *mut c_void),
+            heap_type::slot(ffi::Py_tp_dealloc, tp_dealloc as *mut c_void),
+            heap_type::slot(ffi::Py_tp_repr, tp_repr as *mut c_void),
+            heap_type::slot(ffi::Py_tp_getset, getset.cast()),
+        ],
+    )?;
+    // SAFETY: as in `register`.
+    unsafe { (*CYMEM_TYPE.get()).tp_vectorcall = Some(vectorcall) };
     Ok(())
 }
 
@@ -166,9 +236,10 @@ fn make(
     let held = layout.size();
     let inline = held <= INLINE_MAX;
     let size = if inline { HEADER + held } else { HEADER };
-    // SAFETY: `ty` is this type (final, so never a subtype: CPython calls
-    // its slots only for it), whose objects are `HEADER` bytes or more;
-    // every field is written below.
+    // SAFETY: `ty` is one of the two types (final, so never a subtype:
+    // CPython calls their slots only for them), whose objects are made
+    // `HEADER` bytes or more (cymem's basic size is a prefix); every field
+    // is written below.
     let object = unsafe { heap_type::new_object(py, ty, size) }?;
     let this = object.cast::<AddressObject>();
     // SAFETY: `object` is `size` bytes; `inline` starts at `HEADER`.
@@ -192,9 +263,18 @@ fn make(
         }
         block
     };
-    // SAFETY: the object's own fields, none read before.
+    // cymem's objects hold its default allocator pair, as cymem's do.
+    let (pymalloc, pyfree) = if ty == CYMEM_TYPE.get() {
+        crate::cymem_abi::default_pair()
+    } else {
+        (ptr::null_mut(), ptr::null_mut())
+    };
+    // SAFETY: the object's own fields, none read before; the pair are new
+    // references (or null), released in `tp_dealloc`.
     unsafe {
         (*this).ptr = block;
+        (*this).pymalloc = pymalloc;
+        (*this).pyfree = pyfree;
         (*this).nbytes = nbytes;
         (*this).held = held;
     }
@@ -281,6 +361,8 @@ unsafe extern "C" fn tp_dealloc(object: *mut ffi::PyObject) {
             std::alloc::dealloc(block, Layout::from_size_align_unchecked(held, 16));
         }
         accounting::gil_sub(held);
+        ffi::Py_XDECREF((*this).pymalloc);
+        ffi::Py_XDECREF((*this).pyfree);
         heap_type::free_object(object);
     }
 }
@@ -310,12 +392,50 @@ unsafe extern "C" fn get_nbytes(object: *mut ffi::PyObject, _: *mut c_void) -> *
     unsafe { ffi::PyLong_FromSize_t(nbytes) }
 }
 
+unsafe extern "C" fn get_pymalloc(
+    object: *mut ffi::PyObject,
+    _: *mut c_void,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls a getter with an object of its type, a
+    // `arenapool.cymem.Address`, whose `pymalloc` is set.
+    unsafe { new_ref((*object.cast::<AddressObject>()).pymalloc) }
+}
+
+unsafe extern "C" fn get_pyfree(object: *mut ffi::PyObject, _: *mut c_void) -> *mut ffi::PyObject {
+    // SAFETY: as in `get_pymalloc`.
+    unsafe { new_ref((*object.cast::<AddressObject>()).pyfree) }
+}
+
+/// A new reference to `object`, or to `None` if it is null.
+///
+/// # Safety
+///
+/// `object` is null or a valid object; attached.
+unsafe fn new_ref(object: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    let object = if object.is_null() {
+        // SAFETY: attached (caller).
+        unsafe { ffi::Py_None() }
+    } else {
+        object
+    };
+    // SAFETY: a valid object (caller).
+    unsafe { ffi::Py_INCREF(object) };
+    object
+}
+
 unsafe extern "C" fn tp_repr(object: *mut ffi::PyObject) -> *mut ffi::PyObject {
     guarded(ptr::null_mut(), |py| {
         // SAFETY: CPython calls `tp_repr` with an object of its type.
         let (block, nbytes) = unsafe { fields(object) };
+        // SAFETY: an object of either type.
+        let cymem = unsafe { CYMEM_TYPE.holds(object) };
+        let name = if cymem {
+            "arenapool.cymem"
+        } else {
+            "arenapool"
+        };
         let text = format!(
-            "<arenapool.Address addr={:#x} nbytes={nbytes}>",
+            "<{name}.Address addr={:#x} nbytes={nbytes}>",
             block as usize
         );
         Ok(pyo3::types::PyString::new(py, &text).into_ptr())

@@ -51,3 +51,11 @@ def _reap(pids, seconds):
 def reap():
     """reap(pids, seconds) -> {pid: exit code or 'hung'}, for the fork tests."""
     return _reap
+
+
+# The ABI self-test runs in a process of its own with the cymem switch on
+# (tests/test_cymem_switch.py starts it): left out of a session that is not
+# switched.
+import arenapool.cymem  # noqa: E402
+
+collect_ignore = [] if arenapool.cymem.installed() else ["cymem_abi"]

@@ -12,7 +12,8 @@ versions, the optimisation flag and the caller's ``extra_key``), under
 and the release and debug runs of ``make test-python`` share one build
 (the extensions include the header and link nothing of arenapool's, so the
 same ``.so`` serves both). The compilation runs in a subprocess
-(``python build_extensions.py LIB TEMP OPT SOURCES...``) so that setuptools' state stays
+(``python build_extensions.py LIB TEMP OPT SOURCES...``, with the
+``include_path`` in ``ARENAPOOL_CYTHON_INCLUDE``) so that setuptools' state stays
 out of the caller's process.
 """
 
@@ -27,9 +28,16 @@ import tempfile
 import arenapool
 
 
-def _key(sources, opt, extra_key):
+def _key(sources, opt, extra_key, include_path):
     digest = hashlib.sha256()
     digest.update(f"{opt} {extra_key}".encode())
+    # The .pxd files found through `include_path` (upstream cymem's, for the
+    # ABI self-test).
+    for directory in include_path:
+        for pxd in sorted(glob.glob(os.path.join(directory, "**", "*.pxd"), recursive=True)):
+            digest.update(os.path.relpath(pxd, directory).encode() + b"\0")
+            with open(pxd, "rb") as f:
+                digest.update(f.read())
     include = arenapool.get_include()
     # The sources, what they `include` (the .pxi files beside them) and the
     # package's header and .pxd.
@@ -45,13 +53,14 @@ def _key(sources, opt, extra_key):
     return digest.hexdigest()[:16]
 
 
-def ensure_built(sources, root, opt="-O1", extra_key=""):
+def ensure_built(sources, root, opt="-O1", extra_key="", include_path=()):
     """The directory with the built extensions of ``sources`` (built if needed).
 
     ``opt``: the optimisation flag. The tests use -O1 (a third of -O3's
     compile time; they measure nothing), the benchmark -O2.
+    ``include_path``: more directories where ``cimport`` finds ``.pxd`` files.
     """
-    out = os.path.join(root, _key(sources, opt, extra_key))
+    out = os.path.join(root, _key(sources, opt, extra_key, include_path))
     if os.path.exists(os.path.join(out, ".done")):
         return out
     os.makedirs(root, exist_ok=True)
@@ -62,6 +71,7 @@ def ensure_built(sources, root, opt="-O1", extra_key=""):
             [sys.executable, __file__, lib, temp, opt, *sources],
             capture_output=True,
             text=True,
+            env={**os.environ, "ARENAPOOL_CYTHON_INCLUDE": os.pathsep.join(include_path)},
         )
         if done.returncode != 0:
             raise RuntimeError(f"building {sources} failed:\n{done.stdout}\n{done.stderr}")
@@ -98,6 +108,7 @@ def _compile(lib, temp, opt, sources):
             quiet=True,
             nthreads=os.cpu_count() or 1,
             compiler_directives={"language_level": 3},
+            include_path=[d for d in os.environ.get("ARENAPOOL_CYTHON_INCLUDE", "").split(os.pathsep) if d],
         ),
         script_args=["build_ext", "--build-lib", lib, "--build-temp", temp, "-j", str(os.cpu_count() or 1), "-q"],
     )
