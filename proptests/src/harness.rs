@@ -468,8 +468,8 @@ pub(crate) fn resized(block: &mut ModelBlock, new_len: usize, elem_size: usize) 
     block.capacity_unknown = match (is_large(old, align), is_large(new, align)) {
         // Into the large range, growing: perhaps with room to double.
         (false, true) => old > 0,
-        // Growing within it: perhaps in that room, which then stays.
-        (true, true) if new > old => block.capacity_unknown,
+        // Growing within it: in that room, or past it with room to double.
+        (true, true) if new > old => true,
         // Shrunk (by the system) or small: exactly its bytes.
         _ => false,
     };

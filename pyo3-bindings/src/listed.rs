@@ -101,8 +101,7 @@ pub unsafe fn realloc(
                     return Err(err);
                 }
             };
-            blocks.remove(raw, address, old_nbytes);
-            blocks.insert(moved.as_ptr().addr(), new_nbytes);
+            blocks.relist(raw, address, old_nbytes, moved.as_ptr().addr(), new_nbytes);
             return Ok(moved);
         }
         // No room for a spare leaf (the limit, near). A resize within the
@@ -110,8 +109,7 @@ pub unsafe fn realloc(
         if RawPool::resizes_in_place(old, new.size()) {
             // SAFETY: `block` as argued above; it does not move.
             let kept = unsafe { raw.realloc(block, old, new.size()) }?;
-            blocks.remove(raw, address, old_nbytes);
-            blocks.insert(kept.as_ptr().addr(), new_nbytes);
+            blocks.relist(raw, address, old_nbytes, kept.as_ptr().addr(), new_nbytes);
             return Ok(kept);
         }
         // Otherwise move to a block whose listing is made sure of first, so
@@ -131,8 +129,7 @@ pub unsafe fn realloc(
             ptr::copy_nonoverlapping(block.as_ptr(), moved.as_ptr(), old_nbytes.min(new_nbytes));
             raw.dealloc(block, old);
         }
-        blocks.insert(moved.as_ptr().addr(), new_nbytes);
-        blocks.remove(raw, address, old_nbytes);
+        blocks.relist(raw, address, old_nbytes, moved.as_ptr().addr(), new_nbytes);
         Ok(moved)
     })?;
     if old_nbytes == 0 && new_nbytes > 0 {
