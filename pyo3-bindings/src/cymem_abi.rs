@@ -64,12 +64,33 @@
 //! written against cymem (whose memory then stayed), a pool that dies
 //! *during* a collection keeps its engine until the collection ends
 //! ([`gc_phase`], registered in `gc.callbacks`): an owner's `__dealloc__`
-//! that reads its arrays still reads live memory.
+//! that reads its arrays still reads live memory. Two edges of that:
+//!
+//! - The collections of interpreter exit call no callbacks, so from the
+//!   `atexit` hook on, dead pools' engines are left to the system
+//!   ([`retire`]), as cymem's memory was.
+//! - If the hook leaves `gc.callbacks` between a collection's "start" and
+//!   its "stop", the next pool made sees it gone and ends that collection
+//!   ([`check_collecting`]) instead of deferring every later engine.
+//!
+//! A pool's references (`refs`, the allocator pair) go before its engine,
+//! so an object kept by `own_pyref` may read the pool's blocks as it goes.
+//!
+//! # Where it differs from cymem
+//!
+//! - The four types are final: a subclass would replace a pool's vtable
+//!   pointer, which is its engine's (spaCy, thinc and preshed subclass none
+//!   of them; a module that does fails at its import, loudly).
+//! - `realloc` may shrink, and to 0 (cymem raised `ValueError` unless the
+//!   new size was larger): spaCy's `Doc._realloc` can ask for the same size.
+//! - GIL builds only, as the wheels it serves: with the GIL forced off on
+//!   a free-threaded build the engines would have no lock.
 
 use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void, CStr};
 use std::mem::{offset_of, size_of};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -106,6 +127,16 @@ static MODULE_DICT: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
 
 /// True between a collection's "start" and "stop" (see [`gc_phase`]).
 static COLLECTING: AtomicBool = AtomicBool::new(false);
+
+/// True once the interpreter is exiting (`_finalizing`, an `atexit`
+/// handler): dead pools' engines are left to the system.
+static FINALIZING: AtomicBool = AtomicBool::new(false);
+
+/// `gc.callbacks` and the `_gc_phase` object in it (set by `_bind`; never
+/// released): where a pool made mid-"collection" checks that the hook is
+/// still there to end it.
+static GC_CALLBACKS: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
+static GC_HOOK: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
 
 /// Pools made since the module was loaded (`_pools_made()`: the check
 /// that a program really ran on the switch). Changed holding the GIL.
@@ -396,6 +427,17 @@ unsafe extern "C" fn pool_alloc(
     number: usize,
     elem_size: usize,
 ) -> *mut c_void {
+    // SAFETY: the vtable function's own contract, passed on.
+    shielded(|| unsafe { pool_alloc_body(pool, number, elem_size) })
+}
+
+/// The body of [`pool_alloc`].
+///
+/// # Safety
+///
+/// `pool` is a made `Pool`; called holding the GIL, as cymem's ABI calls
+/// its vtable.
+unsafe fn pool_alloc_body(pool: *mut PoolObject, number: usize, elem_size: usize) -> *mut c_void {
     let Some(nbytes) = number.checked_mul(elem_size) else {
         return raise(alloc_error(AllocError::SizeOverflow { number, elem_size }));
     };
@@ -406,10 +448,8 @@ unsafe extern "C" fn pool_alloc(
     // (cymem's ABI); no call into Python until the borrow ends.
     let made = match unsafe { backing(pool) } {
         Backing::Arena { tracked, blocks } => listed::alloc(tracked, blocks, nbytes),
-        // SAFETY: a custom pair's backing of this pool.
-        Backing::Custom {
-            pymalloc, sizes, ..
-        } => unsafe { custom_alloc(*pymalloc, sizes, nbytes) },
+        // SAFETY: a made pool with a custom pair; the borrow above ends here.
+        Backing::Custom { .. } => unsafe { custom_alloc(pool, nbytes) },
     };
     match made {
         Ok(block) => {
@@ -424,6 +464,17 @@ unsafe extern "C" fn pool_alloc(
 /// `Pool.free(p)`: `KeyError` (set, the caller checks `PyErr_Occurred`) if
 /// the pool did not hand out `p` or already freed it.
 unsafe extern "C" fn pool_free(pool: *mut PoolObject, block: *mut c_void) {
+    // SAFETY: the vtable function's own contract, passed on.
+    shielded(|| unsafe { pool_free_body(pool, block) })
+}
+
+/// The body of [`pool_free`].
+///
+/// # Safety
+///
+/// `pool` is a made `Pool`; called holding the GIL, as cymem's ABI calls
+/// its vtable.
+unsafe fn pool_free_body(pool: *mut PoolObject, block: *mut c_void) {
     let address = block.addr();
     // SAFETY: as in `pool_alloc`.
     let freed = match unsafe { backing(pool) } {
@@ -437,10 +488,8 @@ unsafe extern "C" fn pool_free(pool: *mut PoolObject, block: *mut c_void) {
                 _ => None,
             }
         }
-        Backing::Custom { pyfree, sizes, .. } => sizes.remove(&address).inspect(|_| {
-            // SAFETY: a block of this pool's pair, unlisted just now.
-            unsafe { custom_free(*pyfree, block) };
-        }),
+        // SAFETY: as in `pool_alloc`.
+        Backing::Custom { .. } => unsafe { custom_free(pool, block) },
     };
     match freed {
         // SAFETY: the pool's own field; the GIL.
@@ -459,6 +508,21 @@ unsafe extern "C" fn pool_realloc(
     block: *mut c_void,
     new_nbytes: usize,
 ) -> *mut c_void {
+    // SAFETY: the vtable function's own contract, passed on.
+    shielded(|| unsafe { pool_realloc_body(pool, block, new_nbytes) })
+}
+
+/// The body of [`pool_realloc`].
+///
+/// # Safety
+///
+/// `pool` is a made `Pool`; called holding the GIL, as cymem's ABI calls
+/// its vtable.
+unsafe fn pool_realloc_body(
+    pool: *mut PoolObject,
+    block: *mut c_void,
+    new_nbytes: usize,
+) -> *mut c_void {
     let address = block.addr();
     // SAFETY: as in `pool_alloc`.
     let resized = match unsafe { backing(pool) } {
@@ -472,15 +536,8 @@ unsafe extern "C" fn pool_realloc(
                 _ => None,
             }
         }
-        Backing::Custom {
-            pymalloc,
-            pyfree,
-            sizes,
-        } => sizes.get(&address).copied().map(|old| {
-            // SAFETY: a listed block of this pool's pair, of `old` bytes.
-            unsafe { custom_realloc(*pymalloc, *pyfree, sizes, block, old, new_nbytes) }
-                .map(|moved| (moved, old))
-        }),
+        // SAFETY: as in `pool_alloc`.
+        Backing::Custom { .. } => unsafe { custom_realloc(pool, block, new_nbytes) },
     };
     match resized {
         Some(Ok((moved, old))) => {
@@ -492,6 +549,19 @@ unsafe extern "C" fn pool_realloc(
         None => raise(PyValueError::new_err(format!(
             "Pointer {address} not found in Pool"
         ))),
+    }
+}
+
+/// Runs a vtable function's body: a panic (none is expected: the engine
+/// has none on its paths) becomes a `SystemError` instead of unwinding
+/// into the client's C code.
+#[inline(always)]
+fn shielded<T: Nullish>(body: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(value) => value,
+        Err(_) => raise(pyo3::exceptions::PySystemError::new_err(
+            "arenapool.cymem: internal error (a panic was caught)",
+        )),
     }
 }
 
@@ -544,38 +614,88 @@ fn warn_zero_alloc() -> bool {
     })
 }
 
-/// A zeroed block of `nbytes` from a custom pair's `malloc`, listed.
+/// The listed blocks and the `PyMalloc`/`PyFree` of a pool with a custom
+/// pair, borrowed only for a map operation: the pair's functions are the
+/// client's code, called with no borrow of the pool alive.
 ///
 /// # Safety
 ///
-/// `pymalloc` is a live `PyMalloc`; holding the GIL.
-unsafe fn custom_alloc(
-    pymalloc: *mut ffi::PyObject,
-    sizes: &mut HashMap<usize, usize>,
-    nbytes: usize,
-) -> Result<NonNull<u8>, AllocError> {
+/// As for [`backing`], and the pool has a custom pair.
+unsafe fn custom<'a>(
+    pool: *mut PoolObject,
+) -> Option<(
+    *mut ffi::PyObject,
+    *mut ffi::PyObject,
+    &'a mut HashMap<usize, usize>,
+)> {
+    // SAFETY: caller.
+    match unsafe { backing(pool) } {
+        Backing::Custom {
+            pymalloc,
+            pyfree,
+            sizes,
+        } => Some((*pymalloc, *pyfree, sizes)),
+        Backing::Arena { .. } => None,
+    }
+}
+
+/// A zeroed block of `nbytes` from the pool's custom `malloc`, listed.
+///
+/// # Safety
+///
+/// As for [`custom`].
+unsafe fn custom_alloc(pool: *mut PoolObject, nbytes: usize) -> Result<NonNull<u8>, AllocError> {
     let refused = AllocError::OutOfMemory {
         size: nbytes,
         align: 1,
     };
-    sizes.try_reserve(1).map_err(|_| refused)?;
-    // SAFETY: a live `PyMalloc` (caller).
+    // SAFETY: caller; the borrow ends with this statement.
+    let pymalloc = match unsafe { custom(pool) } {
+        Some((pymalloc, _, sizes)) => {
+            sizes.try_reserve(1).map_err(|_| refused)?;
+            pymalloc
+        }
+        None => return Err(refused),
+    };
+    // SAFETY: a live `PyMalloc` (the pool holds it).
     let malloc = unsafe { (*pymalloc.cast::<PyMallocObject>()).malloc }.ok_or(refused)?;
     // SAFETY: the client's allocator, called as cymem calls it.
     let block = NonNull::new(unsafe { malloc(nbytes) }.cast::<u8>()).ok_or(refused)?;
     // SAFETY: `malloc` gave `nbytes` writable bytes.
     unsafe { ptr::write_bytes(block.as_ptr(), 0, nbytes) };
-    sizes.insert(block.as_ptr().addr(), nbytes);
+    // SAFETY: caller. The key keeps the block's provenance exposed, for
+    // `release` to free it through.
+    if let Some((_, _, sizes)) = unsafe { custom(pool) } {
+        sizes.insert(block.as_ptr().expose_provenance(), nbytes); // room made above
+    }
     Ok(block)
 }
 
-/// Frees a block of a custom pair.
+/// Unlists a block of the pool's custom pair and frees it; its size, or
+/// None if the pool did not list it.
+///
+/// # Safety
+///
+/// As for [`custom`].
+unsafe fn custom_free(pool: *mut PoolObject, block: *mut c_void) -> Option<usize> {
+    // SAFETY: caller; the borrow ends with this statement.
+    let (pyfree, nbytes) = match unsafe { custom(pool) } {
+        Some((_, pyfree, sizes)) => (pyfree, sizes.remove(&block.addr())?),
+        None => return None,
+    };
+    // SAFETY: a live `PyFree` (the pool holds it); `block` came from its
+    // pair's `malloc` and was listed until just now, so freed once.
+    unsafe { free_with(pyfree, block) };
+    Some(nbytes)
+}
+
+/// Calls a `PyFree`'s function on `block`.
 ///
 /// # Safety
 ///
 /// `pyfree` is a live `PyFree`; `block` came from its pair's `malloc`, not
 /// freed.
-unsafe fn custom_free(pyfree: *mut ffi::PyObject, block: *mut c_void) {
+unsafe fn free_with(pyfree: *mut ffi::PyObject, block: *mut c_void) {
     // SAFETY: caller.
     if let Some(free) = unsafe { (*pyfree.cast::<PyFreeObject>()).free } {
         // SAFETY: caller.
@@ -584,30 +704,31 @@ unsafe fn custom_free(pyfree: *mut ffi::PyObject, block: *mut c_void) {
 }
 
 /// cymem's realloc for a custom pair: a new block, the contents copied,
-/// the new tail zeroed, the old block freed.
+/// the new tail zeroed, the old block freed; None if the pool did not list
+/// `block` (then nothing changed), with the old size on success.
 ///
 /// # Safety
 ///
-/// As for [`custom_alloc`] and [`custom_free`]; `block` is listed in
-/// `sizes` with `old` bytes.
+/// As for [`custom`].
 unsafe fn custom_realloc(
-    pymalloc: *mut ffi::PyObject,
-    pyfree: *mut ffi::PyObject,
-    sizes: &mut HashMap<usize, usize>,
+    pool: *mut PoolObject,
     block: *mut c_void,
-    old: usize,
     new_nbytes: usize,
-) -> Result<NonNull<u8>, AllocError> {
+) -> Option<Result<(NonNull<u8>, usize), AllocError>> {
+    // SAFETY: caller; the borrow ends with this statement.
+    let old = unsafe { custom(pool) }?.2.get(&block.addr()).copied()?;
     // SAFETY: caller.
-    let moved = unsafe { custom_alloc(pymalloc, sizes, new_nbytes) }?;
-    // SAFETY: two live blocks of `old` and `new_nbytes` bytes; the old one
-    // is unlisted and freed once.
-    unsafe {
-        ptr::copy_nonoverlapping(block.cast::<u8>(), moved.as_ptr(), old.min(new_nbytes));
-        sizes.remove(&block.addr());
-        custom_free(pyfree, block);
-    }
-    Ok(moved)
+    let moved = match unsafe { custom_alloc(pool, new_nbytes) } {
+        Ok(moved) => moved,
+        Err(err) => return Some(Err(err)),
+    };
+    // SAFETY: two live blocks of `old` and `new_nbytes` bytes (the old one
+    // still listed: the client's `malloc` cannot free it).
+    unsafe { ptr::copy_nonoverlapping(block.cast::<u8>(), moved.as_ptr(), old.min(new_nbytes)) };
+    // SAFETY: caller; the old block is unlisted and freed once.
+    let freed = unsafe { custom_free(pool, block) };
+    debug_assert_eq!(freed, Some(old));
+    Some(Ok((moved, old)))
 }
 
 /// `Pool(pymalloc=Default_Malloc, pyfree=Default_Free)`.
@@ -650,6 +771,9 @@ unsafe extern "C" fn pool_new(
                 sizes: HashMap::new(),
             }
         };
+        if COLLECTING.load(Ordering::Relaxed) {
+            check_collecting(py);
+        }
         let engine = EngineBox(Engine::new(backing));
         // A load and a store: the GIL makes them one step (see
         // `accounting::gil_add`).
@@ -667,7 +791,9 @@ unsafe extern "C" fn pool_new(
         let this = object.cast::<PoolObject>();
         // SAFETY: the fresh object's fields; new references for the objects.
         unsafe {
-            (*this).vtab = ptr::from_ref(&Box::leak(engine.0).vtab);
+            // The whole engine's pointer (its first field is the vtable), so
+            // that its provenance covers the engine, not the vtable alone.
+            (*this).vtab = Box::into_raw(engine.0).cast::<PoolVtab>();
             (*this).addresses = ffi::PyDict_New();
             (*this).refs = ffi::PyList_New(0);
             ffi::Py_INCREF(pymalloc);
@@ -765,19 +891,8 @@ unsafe extern "C" fn pool_dealloc(object: *mut ffi::PyObject) {
     // SAFETY: a dead pool (refcount zero), holding the GIL.
     unsafe {
         ffi::PyObject_GC_UnTrack(object.cast());
-        let vtab = std::mem::replace(&mut (*this).vtab, ptr::null());
-        if !vtab.is_null() {
-            // SAFETY: the engine `pool_new` leaked into the vtable pointer,
-            // taken back once (the pointer is nulled above).
-            let engine = EngineBox(Box::from_raw(vtab.cast::<Engine>().cast_mut()));
-            if COLLECTING.load(Ordering::Relaxed) {
-                if let Ok(mut deferred) = DEFERRED.lock() {
-                    deferred.push(engine);
-                }
-            } else {
-                release(engine);
-            }
-        }
+        // The references first: an object kept by `own_pyref` whose own
+        // dealloc reads the pool's blocks still finds them.
         for field in [
             &mut (*this).addresses,
             &mut (*this).refs,
@@ -787,9 +902,35 @@ unsafe extern "C" fn pool_dealloc(object: *mut ffi::PyObject) {
             let old = std::mem::replace(field, ptr::null_mut());
             ffi::Py_XDECREF(old);
         }
+        let vtab = std::mem::replace(&mut (*this).vtab, ptr::null());
+        if !vtab.is_null() {
+            // SAFETY: the engine `pool_new` gave to the vtable pointer
+            // (`Box::into_raw`), taken back once (the pointer is nulled
+            // above).
+            let engine = EngineBox(Box::from_raw(vtab.cast::<Engine>().cast_mut()));
+            retire(engine);
+        }
         let ty = ffi::Py_TYPE(object);
         ffi::PyObject_GC_Del(object.cast());
         ffi::Py_DECREF(ty.cast());
+    }
+}
+
+/// Frees a dead pool's engine now, at the end of the collection under way,
+/// or never once the interpreter is exiting (see the module doc).
+fn retire(engine: EngineBox) {
+    if FINALIZING.load(Ordering::Relaxed) {
+        // The exit-time collections call no `gc.callbacks`: an owner that
+        // reads its pool in `__dealloc__` may run after it. The system takes
+        // the memory back with the process.
+        std::mem::forget(engine);
+    } else if COLLECTING.load(Ordering::Relaxed) {
+        match DEFERRED.lock() {
+            Ok(mut deferred) => deferred.push(engine),
+            Err(poisoned) => poisoned.into_inner().push(engine),
+        }
+    } else {
+        release(engine);
     }
 }
 
@@ -799,9 +940,12 @@ unsafe extern "C" fn pool_traverse(
     arg: *mut c_void,
 ) -> c_int {
     let this = object.cast::<PoolObject>();
-    // SAFETY: a live pool; its object fields are null or strong references.
+    // SAFETY: a live pool; its object fields are null or strong references,
+    // and it holds one to its heap type.
     unsafe {
+        let ty = ffi::Py_TYPE(object).cast::<ffi::PyObject>();
         for field in [
+            ty,
             (*this).addresses,
             (*this).refs,
             (*this).pymalloc,
@@ -896,12 +1040,53 @@ unsafe extern "C" fn get_size(object: *mut ffi::PyObject, _: *mut c_void) -> *mu
 #[pyo3(name = "_gc_phase")]
 fn gc_phase(phase: &str, info: &Bound<'_, PyAny>) {
     let _ = info;
+    // A "start" without the "stop" of the collection before (the hook was
+    // removed and put back mid-collection) ends that one too: its engines
+    // go below.
     COLLECTING.store(phase == "start", Ordering::Relaxed);
+    release_deferred();
+}
+
+/// Frees the engines that waited for the end of a collection.
+fn release_deferred() {
     let deferred = match DEFERRED.lock() {
         Ok(mut deferred) => std::mem::take(&mut *deferred),
-        Err(_) => Vec::new(),
+        Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
     };
     deferred.into_iter().for_each(release);
+}
+
+/// Called by a pool made while a collection seems under way: if the hook
+/// is no longer in `gc.callbacks`, no "stop" will come, so the collection
+/// is taken as over (and its engines freed) rather than every later pool
+/// leaked.
+#[cold]
+fn check_collecting(py: Python<'_>) {
+    let (callbacks, hook) = (
+        GC_CALLBACKS.load(Ordering::Relaxed),
+        GC_HOOK.load(Ordering::Relaxed),
+    );
+    if callbacks.is_null() || hook.is_null() {
+        return;
+    }
+    // SAFETY: the list `_bind` was given, kept alive for ever.
+    let callbacks = unsafe { Bound::from_borrowed_ptr(py, callbacks) };
+    let registered = callbacks
+        .try_iter()
+        .map(|mut items| items.any(|item| item.is_ok_and(|item| item.as_ptr() == hook)))
+        .unwrap_or(true);
+    if !registered {
+        COLLECTING.store(false, Ordering::Relaxed);
+        release_deferred();
+    }
+}
+
+/// `_finalizing()`, an `atexit` handler: from now on dead pools' engines
+/// are left to the system (see [`retire`]).
+#[pyfunction]
+#[pyo3(name = "_finalizing")]
+fn finalizing() {
+    FINALIZING.store(true, Ordering::Relaxed);
 }
 
 /// `_deferred()`: engines waiting for the end of a collection (tests).
@@ -918,13 +1103,20 @@ fn pools_made() -> usize {
     POOLS_MADE.load(Ordering::Relaxed)
 }
 
-/// `_bind(module_dict)`: where `WARN_ZERO_ALLOC` is read from.
+/// `_bind(module_dict, gc_callbacks, hook)`: where `WARN_ZERO_ALLOC` is
+/// read from, and where the collection hook lives.
 #[pyfunction]
 #[pyo3(name = "_bind")]
-fn bind(dict: &Bound<'_, PyDict>) {
-    let old = MODULE_DICT.swap(dict.clone().into_ptr(), Ordering::Relaxed);
-    // SAFETY: a strong reference this cell held, or null.
-    unsafe { ffi::Py_XDECREF(old) };
+fn bind(dict: &Bound<'_, PyDict>, callbacks: &Bound<'_, PyAny>, hook: &Bound<'_, PyAny>) {
+    for (cell, object) in [
+        (&MODULE_DICT, dict.as_any()),
+        (&GC_CALLBACKS, callbacks),
+        (&GC_HOOK, hook),
+    ] {
+        let old = cell.swap(object.clone().into_ptr(), Ordering::Relaxed);
+        // SAFETY: a strong reference this cell held, or null.
+        unsafe { ffi::Py_XDECREF(old) };
+    }
 }
 
 /// New references to `Default_Malloc` and `Default_Free` (for
@@ -1126,6 +1318,7 @@ cycles included.";
     module.add_function(wrap_pyfunction!(deferred, &module)?)?;
     module.add_function(wrap_pyfunction!(bind, &module)?)?;
     module.add_function(wrap_pyfunction!(pools_made, &module)?)?;
+    module.add_function(wrap_pyfunction!(finalizing, &module)?)?;
     parent.setattr("_cymem", module)?;
     Ok(())
 }

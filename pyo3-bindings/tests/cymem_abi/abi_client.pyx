@@ -6,6 +6,7 @@
 
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport uintptr_t
+from libc.stdlib cimport abort
 from libc.string cimport memcmp, memcpy, memset
 
 from cymem.cymem cimport Address, Pool, PyFree, PyMalloc, WrapFree, WrapMalloc
@@ -207,6 +208,57 @@ cdef class Owner:
 
 
 DEALLOCS = []
+
+
+cdef class Reader:
+    """Kept by its pool's own_pyref, and reads the pool's array when it goes
+    (as an owner's helper object might)."""
+    cdef int* data
+    cdef int n
+
+    def __dealloc__(self):
+        cdef int i
+        intact = True
+        for i in range(self.n):
+            if self.data[i] != i * 5:
+                intact = False
+        import arenapool
+        # Whether the pool's memory was still held when this went.
+        DEALLOCS.append((intact, arenapool.total_reserved()))
+
+
+def reader_of(Pool mem, int n):
+    """An array in `mem` read by a Reader that `mem` keeps (own_pyref)."""
+    cdef Reader reader = Reader()
+    cdef int i
+    reader.data = <int*>mem.alloc(n, sizeof(int))
+    reader.n = n
+    for i in range(n):
+        reader.data[i] = i * 5
+    mem.own_pyref(reader)
+
+
+cdef class ExitOwner:
+    """An owner whose __dealloc__ checks its array at C level and aborts the
+    process if the array was freed under it (run at interpreter exit)."""
+    cdef Pool mem
+    cdef int* data
+    cdef int n
+    cdef public object other
+
+    def __init__(self, int n):
+        self.mem = Pool()
+        self.n = n
+        self.data = <int*>self.mem.alloc(n, sizeof(int))
+        cdef int i
+        for i in range(n):
+            self.data[i] = i * 3
+
+    def __dealloc__(self):
+        cdef int i
+        for i in range(self.n):
+            if self.data[i] != i * 3:
+                abort()
 
 
 def bench_pairs(Pool mem, int n):

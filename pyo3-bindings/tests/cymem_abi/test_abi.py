@@ -3,6 +3,8 @@ against upstream cymem's ``cymem.pxd``: every vtable slot called, every
 declared field read from memory, and cymem's observable behaviour."""
 
 import gc
+import os
+import subprocess
 import sys
 import warnings
 import weakref
@@ -242,3 +244,64 @@ def test_constructor_arguments_are_checked():
     with pytest.raises(TypeError):
         class Sub(acymem.Pool):  # the vtable pointer is the engine's: final
             pass
+
+
+def test_objects_kept_by_own_pyref_go_before_the_pool_memory(client):
+    del client.DEALLOCS[:]
+    gc.collect()
+    mem = acymem.Pool()
+    client.reader_of(mem, 1000)
+    held = arenapool.total_reserved()
+    del mem
+    # The reader went while the pool's memory was still held, and read it.
+    assert client.DEALLOCS == [(True, held)], "a kept object read freed memory"
+
+
+def test_owners_alive_at_exit_read_live_memory_in_dealloc(client):
+    """The exit-time collections call no gc.callbacks: without the atexit
+    hook, owners in cycles read (4 MiB of) freed pool memory there."""
+    # The cycles stay alive (in a module-level list) until the interpreter
+    # clears the module at exit: then only the exit-time collection sees them.
+    script = (
+        "import gc, abi_client\n"
+        "keep = []\n"
+        "for _ in range(4):\n"
+        "    a, b = abi_client.ExitOwner(1 << 20), abi_client.ExitOwner(1 << 20)\n"
+        "    a.other, b.other = b, a\n"
+        "    keep.append(a)\n"
+        "del a, b\n"
+        "gc.disable()\n"
+        "print('exiting')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(client.__file__)}
+    done = subprocess.run(
+        [sys.executable, "-c", "import arenapool.cymem as c\nc.install()\n" + script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "exiting" in done.stdout, (done.returncode, done.stderr[-2000:])
+
+
+def test_a_collection_that_never_ends_does_not_leak_every_later_pool(client):
+    """The hook taken out of gc.callbacks between a collection's start and
+    its stop: the next pool made sees it gone and ends the collection."""
+    gc.collect()
+    before = arenapool.total_reserved()
+    hook = acymem._native._gc_phase
+    doomed = acymem.Pool()
+    client.alloc(doomed, 1000, 8)
+    gc.callbacks.remove(hook)
+    try:
+        hook("start", {})  # as if a collection began, with no stop to come
+        del doomed  # deferred: a collection seems under way
+        assert acymem._native._deferred() == 1
+        fresh = acymem.Pool()  # sees the hook gone: the collection is over
+        assert acymem._native._deferred() == 0
+        client.alloc(fresh, 1000, 8)
+        del fresh
+        assert acymem._native._deferred() == 0
+        assert arenapool.total_reserved() == before
+    finally:
+        gc.callbacks.append(hook)

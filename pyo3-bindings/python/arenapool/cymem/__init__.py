@@ -28,6 +28,7 @@ from ``realloc`` of one, custom allocator pairs, the GIL held in every call.
 ``Pool.addresses`` stays an empty dict.
 """
 
+import atexit as _atexit
 import gc as _gc
 import sys as _sys
 import types as _types
@@ -63,12 +64,14 @@ __all__ = [
     "installed",
 ]
 
-_native._bind(globals())
-
 # A pool that dies during a collection keeps its memory until the
 # collection ends: owners collected with it were written against cymem.
+# At exit (whose collections call no callbacks) dead pools' memory is left
+# to the system.
+_native._bind(globals(), _gc.callbacks, _native._gc_phase)
 if _native._gc_phase not in _gc.callbacks:
     _gc.callbacks.append(_native._gc_phase)
+_atexit.register(_native._finalizing)
 
 
 def _make_package() -> _types.ModuleType:
