@@ -54,3 +54,16 @@ def grow(int n):
         tokens = <TokenC*>mem.realloc(tokens, (i + 1) * sizeof(TokenC))
         tokens[i].lex = i
     return now() - start
+
+
+def lifecycles(int n, size_t nbytes):
+    """ns for n x (Pool(), one alloc of nbytes, the Pool dropped): a spaCy
+    Doc's pool, whose one block is its token array."""
+    cdef Pool mem
+    cdef int i
+    cdef int64_t start = now()
+    for i in range(n):
+        mem = Pool()
+        mem.alloc(1, nbytes)
+        mem = None
+    return now() - start

@@ -7,14 +7,16 @@ Every row runs the same binaries twice, in separate processes: on real cymem
 engines). The two alternate, REPEATS times; figures are medians.
 
 - ``pipe``: ``nlp.pipe`` over 10,000 short sentences (``spacy.blank("en")``),
-  after one warm-up pass (memory and vocabulary warm): documents per second.
+  after one warm-up pass (memory and vocabulary warm): documents per second,
+  the median of 5 passes in the process.
 - ``zone``: 30 ``nlp.memory_zone()``s of 3,000 documents, new words in every
   document (transient lexemes and strings made and freed per zone):
   documents per second, and the process's RSS after the 30 zones.
 - ``client``: a Cython client compiled against upstream cymem's
   ``cymem.pxd``, timed inside C: ``mem.alloc(1, 16)`` + ``mem.free`` 1e6
   times; 1e6 kept then the pool dropped; a ``TokenC`` array grown by
-  ``realloc`` one token at a time to 20,000.
+  ``realloc`` one token at a time to 20,000; a Doc's pool: ``Pool()``, one
+  3,600-byte block (spaCy's token array for a short text), the pool dropped.
 
 With ``PERF=1`` it also profiles one ``zone`` run of each kind (``perf
 record --call-graph dwarf``) and prints the allocator's share of the time:
@@ -77,20 +79,25 @@ def worker(case):
         n = 1_000_000
         ext.pairs(n)
         ext.kept(n)
+        ext.lifecycles(100_000, 3600)
         return {
             "pair_ns": ext.pairs(n) / n,
             "kept_ns": ext.kept(n) / n,
             "grow_ns": ext.grow(20_000) / 20_000,
+            "lifecycle_ns": ext.lifecycles(100_000, 3600) / 100_000,
         }
     nlp = spacy.blank("en")
     if case == "pipe":
         batch = texts(10_000, 1, new_words=False)
         for _ in nlp.pipe(batch):
             pass
-        start = time.perf_counter()
-        for _ in nlp.pipe(batch):
-            pass
-        return {"docs_per_s": len(batch) / (time.perf_counter() - start)}
+        rates = []
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in nlp.pipe(batch):
+                pass
+            rates.append(len(batch) / (time.perf_counter() - start))
+        return {"docs_per_s": statistics.median(rates)}
     if case == "zone":
         zones = [texts(3_000, 100 + z, new_words=True) for z in range(30)]
         start = time.perf_counter()
@@ -121,7 +128,7 @@ def run(kind, case, prefix=()):
 def perf_share(kind):
     """The pool entry points' inclusive share of a profiled zone run (%)."""
     data = os.path.join(REPO, "target", f"perf-zone-{kind}.data")
-    run(kind, "zone", prefix=("perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-o", data, "--"))
+    run(kind, "zone", prefix=("perf", "record", "-q", "-F", "250", "--call-graph", "dwarf,8192", "-o", data, "--"))
     report = subprocess.run(
         ["perf", "report", "-i", data, "--children", "--stdio", "--no-demangle", "--sort", "symbol", "-g", "none", "--percent-limit", "0.01"],
         capture_output=True,
@@ -156,6 +163,7 @@ def main():
         ("client alloc(1,16)+free (ns/pair)", "client.pair_ns", False),
         ("client 1e6 kept, pool dropped (ns/block)", "client.kept_ns", False),
         ("client TokenC realloc growth to 2e4 (ns/step)", "client.grow_ns", False),
+        ("client Pool() + alloc(1, 3600) + drop (ns)", "client.lifecycle_ns", False),
     ]
     print(f"median of {REPEATS} runs each, alternating, separate processes")
     print(f"{'row':48} {'cymem':>12} {'arenapool':>12} {'gain':>8}")

@@ -44,11 +44,44 @@ pub fn gil_sub(bytes: usize) {
 pub struct Tracked {
     raw: RawPool,
     reported: usize,
+    /// Used only holding the GIL (a cymem-compatible pool's engine): it
+    /// reports with a plain load and store (see [`gil_add`]), not a
+    /// read-modify-write.
+    gil_held: bool,
 }
 
 impl Tracked {
     pub fn new(raw: RawPool) -> Self {
-        Tracked { raw, reported: 0 }
+        Tracked {
+            raw,
+            reported: 0,
+            gil_held: false,
+        }
+    }
+
+    /// An engine that is only ever used, and dropped, holding the GIL.
+    pub fn new_gil_held(raw: RawPool) -> Self {
+        Tracked {
+            raw,
+            reported: 0,
+            gil_held: true,
+        }
+    }
+
+    fn add(&self, bytes: usize) {
+        if self.gil_held {
+            gil_add(bytes);
+        } else {
+            TOTAL_RESERVED.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn sub(&self, bytes: usize) {
+        if self.gil_held {
+            gil_sub(bytes);
+        } else {
+            TOTAL_RESERVED.fetch_sub(bytes, Ordering::Relaxed);
+        }
     }
 
     /// Runs `f` on the engine, then reports its reserved bytes.
@@ -57,9 +90,9 @@ impl Tracked {
         let now = self.raw.reserved_bytes();
         if now != self.reported {
             if now > self.reported {
-                TOTAL_RESERVED.fetch_add(now - self.reported, Ordering::Relaxed);
+                self.add(now - self.reported);
             } else {
-                TOTAL_RESERVED.fetch_sub(self.reported - now, Ordering::Relaxed);
+                self.sub(self.reported - now);
             }
             self.reported = now;
         }
@@ -73,6 +106,6 @@ impl Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        TOTAL_RESERVED.fetch_sub(self.reported, Ordering::Relaxed);
+        self.sub(self.reported);
     }
 }

@@ -123,9 +123,23 @@ fn split(address: usize) -> (usize, usize) {
     (address >> REGION_SHIFT, (address >> 4) & (SLOTS - 1))
 }
 
+/// How many blocks a registry lists in its own fields before it needs
+/// leaves.
+const FEW: usize = 8;
+
 /// One lane's C-made blocks.
 #[derive(Default)]
 pub struct Registry {
+    /// The first blocks, as (address, size), `few_len` of them, until more
+    /// than [`FEW`] are listed at once: most pools that spaCy makes through
+    /// the cymem switch hold one to a few blocks (a `Doc`'s token array), and
+    /// a leaf and a map table for them cost two system allocations and
+    /// frees per pool (a `Doc`'s pool took 521 ns to make, fill and drop,
+    /// cymem's 158).
+    few: [(usize, usize); FEW],
+    few_len: usize,
+    /// True once the blocks are listed in leaves (for good).
+    leafy: bool,
     /// Region → its leaf (a live block of the lane's engine, `leaf_layout`).
     leaves: HashMap<usize, NonNull<u32>, BuildHasherDefault<RegionHasher>>,
     /// The leaf used last.
@@ -173,6 +187,9 @@ impl Registry {
         if address % 16 != 0 {
             return None; // every block is 16-aligned
         }
+        if !self.leafy {
+            return self.few_index(address).map(|i| self.few[i].1);
+        }
         let (region, slot) = split(address);
         let leaf = self.leaf(region)?;
         // SAFETY: a live leaf of this registry (only its holder uses it).
@@ -181,6 +198,61 @@ impl Registry {
             HUGE => self.huge.get(&address).copied(),
             entry => Some(entry as usize - 1),
         }
+    }
+
+    /// Where `address` is among the few entries.
+    #[inline]
+    fn few_index(&self, address: usize) -> Option<usize> {
+        self.few
+            .iter()
+            .take(self.few_len)
+            .position(|&(listed, _)| listed == address)
+    }
+
+    /// Moves the few entries into leaves, made first for every region they
+    /// use, so that on an error nothing changed.
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, raw: &mut RawPool) -> Result<(), AllocError> {
+        let few = self.few;
+        let few = few.get(..self.few_len).unwrap_or_default();
+        self.leaves.try_reserve(FEW + 1).map_err(map_refused)?;
+        let huge = few
+            .iter()
+            .filter(|&&(_, size)| size >= (HUGE - 1) as usize)
+            .count();
+        self.huge.try_reserve(huge + 1).map_err(map_refused)?;
+        let mut made: [Option<(usize, NonNull<u32>)>; FEW] = [None; FEW];
+        for (i, &(address, _)) in few.iter().enumerate() {
+            let (region, _) = split(address);
+            if made.iter().flatten().any(|&(known, _)| known == region) {
+                continue;
+            }
+            match raw.alloc(leaf_layout()) {
+                Ok(leaf) => made[i] = Some((region, leaf.cast())),
+                Err(err) => {
+                    for &(_, leaf) in made.iter().flatten() {
+                        // SAFETY: a leaf just made by `raw` with
+                        // `leaf_layout`, listed nowhere; freed once.
+                        unsafe { raw.dealloc(leaf.cast(), leaf_layout()) };
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        // Nothing can fail from here on: room was made above.
+        for &(region, leaf) in made.iter().flatten() {
+            self.leaves.insert(region, leaf);
+            self.empty += 1; // zeroed: no entry yet
+        }
+        self.leafy = true;
+        self.few_len = 0;
+        let zero_size = self.zero_size;
+        for &(address, size) in few {
+            self.insert(address, size); // each region has its leaf
+        }
+        self.zero_size = zero_size; // counted when first listed
+        Ok(())
     }
 
     /// Makes sure a block of `size` bytes at `address` can be listed: its
@@ -195,6 +267,12 @@ impl Registry {
         address: usize,
         size: usize,
     ) -> Result<(), AllocError> {
+        if !self.leafy {
+            if self.few_len < FEW {
+                return Ok(());
+            }
+            self.spill(raw)?;
+        }
         if size >= (HUGE - 1) as usize {
             self.huge.try_reserve(1).map_err(map_refused)?;
         }
@@ -214,6 +292,12 @@ impl Registry {
     /// an `insert` anywhere cannot fail or allocate. `Ok(true)` if the spare
     /// was made by this call (see [`drop_spare`](Self::drop_spare)).
     pub fn prepare_anywhere(&mut self, raw: &mut RawPool, size: usize) -> Result<bool, AllocError> {
+        if !self.leafy {
+            if self.few_len < FEW {
+                return Ok(false);
+            }
+            self.spill(raw)?;
+        }
         self.leaves.try_reserve(1).map_err(map_refused)?;
         if size >= (HUGE - 1) as usize {
             self.huge.try_reserve(1).map_err(map_refused)?;
@@ -240,6 +324,18 @@ impl Registry {
     /// [`remove`](Self::remove) in between after `prepare_anywhere`.
     #[inline]
     pub fn insert(&mut self, address: usize, size: usize) {
+        if !self.leafy {
+            match self.few.get_mut(self.few_len) {
+                Some(entry) => *entry = (address, size),
+                None => {
+                    debug_assert!(false, "insert without prepare");
+                    return;
+                }
+            }
+            self.few_len += 1;
+            self.zero_size += usize::from(size == 0);
+            return;
+        }
         let (region, slot) = split(address);
         let leaf = match self.leaf(region) {
             Some(leaf) => leaf,
@@ -281,6 +377,16 @@ impl Registry {
     /// [`SPARE_LEAVES`] empty ones. A block not listed is left alone.
     #[inline]
     pub fn remove(&mut self, raw: &mut RawPool, address: usize, size: usize) {
+        if !self.leafy {
+            let Some(i) = self.few_index(address) else {
+                debug_assert!(false, "remove of a block not listed");
+                return;
+            };
+            self.few_len -= 1;
+            self.few.swap(i, self.few_len);
+            self.zero_size -= usize::from(size == 0);
+            return;
+        }
         let (region, slot) = split(address);
         let Some(leaf) = self.leaf(region) else {
             return;
@@ -343,6 +449,16 @@ impl Registry {
         new: usize,
         new_size: usize,
     ) {
+        if !self.leafy {
+            let Some(i) = self.few_index(old) else {
+                debug_assert!(false, "relist of a block not listed");
+                return;
+            };
+            self.few[i] = (new, new_size);
+            self.zero_size =
+                self.zero_size + usize::from(new_size == 0) - usize::from(old_size == 0);
+            return;
+        }
         if old != new {
             self.insert(new, new_size);
             self.remove(raw, old, old_size);
@@ -395,6 +511,14 @@ impl Registry {
 mod tests {
     use super::*;
 
+    /// A registry past its few entries: listing in leaves from the first.
+    fn leafy() -> Registry {
+        Registry {
+            leafy: true,
+            ..Registry::default()
+        }
+    }
+
     fn list(registry: &mut Registry, raw: &mut RawPool, address: usize, size: usize) {
         registry.prepare(raw, address, size).unwrap();
         registry.insert(address, size);
@@ -409,7 +533,7 @@ mod tests {
     #[test]
     fn lists_and_unlists() {
         let mut raw = RawPool::new(None);
-        let mut registry = Registry::default();
+        let mut registry = leafy();
         let base = 0x7f12_3450_0000;
         list(&mut registry, &mut raw, base, 24);
         list(&mut registry, &mut raw, base + 16, 0);
@@ -447,7 +571,7 @@ mod tests {
     #[test]
     fn relisting_in_place_keeps_the_leaf_once_the_spares_are_used_up() {
         let mut raw = RawPool::new(None);
-        let mut registry = Registry::default();
+        let mut registry = leafy();
         // SPARE_LEAVES emptied leaves kept, as after an array moved across
         // regions a few times.
         for region in 1..=SPARE_LEAVES {
@@ -488,7 +612,7 @@ mod tests {
     #[test]
     fn empty_leaves_beyond_the_spares_go_back_to_the_engine() {
         let mut raw = RawPool::new(None);
-        let mut registry = Registry::default();
+        let mut registry = leafy();
         let regions = SPARE_LEAVES + 3;
         for region in 0..regions {
             list(&mut registry, &mut raw, (region + 1) << REGION_SHIFT, 8);
@@ -508,5 +632,76 @@ mod tests {
         );
         assert_eq!(raw.stats().live_allocations, SPARE_LEAVES + 1);
         assert_eq!(raw.size(), registry.leaf_bytes());
+    }
+
+    #[test]
+    fn a_few_blocks_are_listed_with_no_leaf_then_spill_into_leaves() {
+        let mut raw = RawPool::new(None);
+        let mut registry = Registry::default();
+        let base = 0x7f12_3450_0000;
+        let at = |i: usize| base + i * (3 << REGION_SHIFT) / 2; // regions apart
+        for i in 0..FEW {
+            list(&mut registry, &mut raw, at(i), i * 8);
+        }
+        assert_eq!((registry.leaves(), raw.stats().live_allocations), (0, 0));
+        assert_eq!(
+            (registry.get(at(3)), registry.get(at(3) + 16)),
+            (Some(24), None)
+        );
+        assert_eq!(registry.zero_size(), 1);
+        registry.prepare_anywhere(&mut raw, 64).unwrap();
+        registry.relist(&mut raw, at(0), 0, at(0) + 32, 64);
+        assert_eq!(
+            (registry.get(at(0)), registry.get(at(0) + 32)),
+            (None, Some(64))
+        );
+        assert_eq!(registry.zero_size(), 0);
+        registry.relist(&mut raw, at(0) + 32, 64, at(0), 0);
+        // The ninth block: every entry moves into leaves, one per region.
+        list(&mut registry, &mut raw, at(FEW), 5);
+        assert!(registry.leafy && registry.leaves() >= FEW);
+        for i in 0..FEW {
+            assert_eq!(
+                registry.get(at(i)),
+                Some(i * 8),
+                "block {i} after the spill"
+            );
+        }
+        assert_eq!((registry.get(at(FEW)), registry.zero_size()), (Some(5), 1));
+        for i in 0..=FEW {
+            assert!(unlist(&mut registry, &mut raw, at(i)).is_some());
+        }
+        assert_eq!(registry.zero_size(), 0);
+    }
+
+    #[test]
+    fn a_spill_the_engine_refuses_changes_nothing() {
+        // Room for a few leaves, not for one per region.
+        let mut raw = RawPool::new(Some(3 * 1200));
+        let mut registry = Registry::default();
+        let at = |i: usize| (i + 1) << (REGION_SHIFT + 1);
+        for i in 0..FEW {
+            list(&mut registry, &mut raw, at(i), 16);
+        }
+        let before = raw.stats();
+        assert!(registry.prepare(&mut raw, at(FEW), 16).is_err());
+        assert!(!registry.leafy && registry.leaves() == 0);
+        let after = raw.stats();
+        assert_eq!(
+            (
+                after.live_allocations,
+                after.reserved_bytes,
+                after.large_blocks
+            ),
+            (
+                before.live_allocations,
+                before.reserved_bytes,
+                before.large_blocks
+            ),
+            "the leaves made were given back"
+        );
+        for i in 0..FEW {
+            assert_eq!(registry.get(at(i)), Some(16));
+        }
     }
 }
