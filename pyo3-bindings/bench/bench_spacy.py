@@ -4,7 +4,8 @@
 
 Every row runs the same binaries twice, in separate processes: on real cymem
 2.0.16, and under ``python -m arenapool.cymem`` (cymem's ABI on arenapool
-engines). The two alternate, REPEATS times; figures are medians.
+engines). The two alternate, REPEATS times, each going first in every other
+repeat; figures are medians.
 
 - ``pipe``: ``nlp.pipe`` over 10,000 short sentences (``spacy.blank("en")``),
   after one warm-up pass (memory and vocabulary warm): documents per second,
@@ -18,7 +19,7 @@ engines). The two alternate, REPEATS times; figures are medians.
   ``realloc`` one token at a time to 20,000; a Doc's pool: ``Pool()``, one
   3,600-byte block (spaCy's token array for a short text), the pool dropped.
 
-With ``PERF=1`` it also profiles one ``zone`` run of each kind (``perf
+``CASES=pipe,zone`` runs only those rows. With ``PERF=1`` it also profiles one ``zone`` run of each kind (``perf
 record --call-graph dwarf``) and prints the allocator's share of the time:
 the inclusive samples of the pool's entry points (cymem's ``Pool`` methods,
 its ``tp_new``/``tp_dealloc``; arenapool's ``pool_*`` functions).
@@ -27,6 +28,7 @@ its ``tp_new``/``tp_dealloc``; arenapool's ``pool_*`` functions).
 import json
 import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -135,23 +137,28 @@ def perf_share(kind):
         text=True,
     ).stdout
     if kind == "cymem":
-        entry = ("__pyx_f_5cymem_5cymem_4Pool_alloc", "__pyx_f_5cymem_5cymem_4Pool_free", "__pyx_f_5cymem_5cymem_4Pool_realloc",
-                 "__pyx_tp_new_5cymem_5cymem_Pool", "__pyx_tp_dealloc_5cymem_5cymem_Pool")
+        entry = re.compile(r"__pyx_(f_5cymem_5cymem_4Pool_(alloc|free|realloc)|tp_(new|dealloc)_5cymem_5cymem_Pool)")
     else:
-        entry = ("pool_alloc", "pool_free", "pool_realloc", "pool_new", "pool_dealloc")
+        entry = re.compile(r"cymem_abi\d+pool_(alloc|free|realloc|new|dealloc)17h")
     share = 0.0
     for line in report.splitlines():
         parts = line.split()
-        if len(parts) >= 4 and parts[0].endswith("%") and any(parts[-1].endswith(e) or e in parts[-1] for e in entry):
-            share += float(parts[0].rstrip("%"))
+        # "children% self% [.] symbol ...": each entry point once (not its
+        # inlined copies, whose samples it already counts).
+        if len(parts) >= 4 and parts[0].endswith("%") and parts[2] == "[.]" and "(inlined)" not in line:
+            if entry.search(parts[3]):
+                share += float(parts[0].rstrip("%"))
     return share
 
 
 def main():
     results = {kind: {} for kind in KINDS}
-    for case in ("client", "pipe", "zone"):
-        for _ in range(REPEATS if case != "client" else max(3, REPEATS)):
-            for kind in KINDS:
+    cases = os.environ.get("CASES", "client,pipe,zone").split(",")
+    for case in cases:
+        for repeat in range(REPEATS if case != "client" else max(3, REPEATS)):
+            # Each kind goes first in every other repeat: on this VM the
+            # first of two back-to-back processes tends to run faster.
+            for kind in KINDS if repeat % 2 == 0 else KINDS[::-1]:
                 for key, value in run(kind, case).items():
                     results[kind].setdefault(f"{case}.{key}", []).append(value)
     med = {kind: {key: statistics.median(v) for key, v in values.items()} for kind, values in results.items()}
@@ -165,12 +172,19 @@ def main():
         ("client TokenC realloc growth to 2e4 (ns/step)", "client.grow_ns", False),
         ("client Pool() + alloc(1, 3600) + drop (ns)", "client.lifecycle_ns", False),
     ]
-    print(f"median of {REPEATS} runs each, alternating, separate processes")
-    print(f"{'row':48} {'cymem':>12} {'arenapool':>12} {'gain':>8}")
+    print(f"median of {REPEATS} runs each, alternating, separate processes; [min-max] of the runs")
+    print(f"{'row':48} {'cymem':>24} {'arenapool':>24} {'gain':>8}")
     for name, key, higher_better in rows:
+        if key not in med["cymem"]:
+            continue
         a, b = med["cymem"][key], med["arenapool"][key]
         gain = b / a if higher_better else a / b
-        print(f"{name:48} {a:12.1f} {b:12.1f} {gain:7.2f}x")
+
+        def cell(kind, value):
+            runs = results[kind][key]
+            return f"{value:.1f} [{min(runs):.0f}-{max(runs):.0f}]"
+
+        print(f"{name:48} {cell('cymem', a):>24} {cell('arenapool', b):>24} {gain:7.2f}x")
     if os.environ.get("PERF"):
         for kind in KINDS:
             print(f"allocator's share of a zone run, {kind}: {perf_share(kind):.1f}% of samples (inclusive)")

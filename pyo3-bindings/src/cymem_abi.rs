@@ -142,6 +142,51 @@ static GC_HOOK: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
 /// that a program really ran on the switch). Changed holding the GIL.
 static POOLS_MADE: AtomicUsize = AtomicUsize::new(0);
 
+/// Engines of dead pools kept for the next pools (see [`EngineCache`]).
+static CACHE: EngineCache = EngineCache(UnsafeCell::new(Vec::new()));
+
+/// At most this many engines wait in [`CACHE`]...
+const CACHE_MAX: usize = 4;
+/// ...each holding at most this much after its reset (its one chunk).
+const CACHE_HELD_MAX: usize = 64 << 10;
+
+/// Engines of dead pools, reset, each keeping its newest chunk, for the
+/// next pools to take: spaCy makes and drops a pool per `Doc`, and a pool
+/// that comes from the cache costs no system allocation to make, fill with
+/// its first block, or drop (a `Doc`'s pool otherwise paid for the engine's
+/// box and its first chunk, malloc and free, each time; with them it ran at
+/// 0.69-1.3x cymem's time, the system allocator's state deciding). Bounded:
+/// [`CACHE_MAX`] engines of at most [`CACHE_HELD_MAX`] bytes, counted in
+/// `total_reserved()` (they are held from the system); `_trim()` empties it.
+///
+/// Used only holding the GIL (by `pool_new`, `pool_dealloc` and `_trim`,
+/// through [`EngineCache::with`]), never across a call into Python.
+struct EngineCache(UnsafeCell<Vec<EngineBox>>);
+
+// SAFETY: the vector is only reached through `with`, which takes a
+// `Python` token: by one thread at a time, holding the GIL (the module is
+// `gil_used`), and never re-entrantly (no Python runs inside).
+unsafe impl Sync for EngineCache {}
+
+impl EngineCache {
+    /// Runs `f` on the cached engines.
+    #[inline]
+    fn with<R>(&self, _: Python<'_>, f: impl FnOnce(&mut Vec<EngineBox>) -> R) -> R {
+        // SAFETY: see `Sync` above; `f` runs no Python code (callers pass
+        // pushes, pops and drains).
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+/// `_trim()`: frees the cached engines (their memory leaves
+/// `total_reserved()`).
+#[pyfunction]
+#[pyo3(name = "_trim")]
+fn trim(py: Python<'_>) {
+    let cached = CACHE.with(py, std::mem::take);
+    cached.into_iter().for_each(release);
+}
+
 /// Engines of pools that died during a collection, freed at its end.
 static DEFERRED: Mutex<Vec<EngineBox>> = Mutex::new(Vec::new());
 
@@ -762,7 +807,10 @@ unsafe extern "C" fn pool_new(
             pyfree
         };
         let arena = pymalloc == default_malloc && pyfree == default_free;
-        let engine = if arena {
+        let cached = if arena { CACHE.with(py, Vec::pop) } else { None };
+        let engine = if let Some(EngineBox(engine)) = cached {
+            engine
+        } else if arena {
             Engine::new(|| Backing::Arena {
                 tracked: Tracked::new_gil_held(RawPool::new(None)),
                 blocks: Registry::default(),
@@ -938,8 +986,35 @@ fn retire(engine: EngineBox) {
             Err(poisoned) => poisoned.into_inner().push(engine),
         }
     } else {
-        release(engine);
+        // SAFETY: `pool_dealloc` runs holding the GIL.
+        let py = unsafe { Python::assume_attached() };
+        if let Some(engine) = recycle(py, engine) {
+            release(engine);
+        }
     }
+}
+
+/// Resets an arena engine and keeps it in [`CACHE`] if there is room and
+/// it holds little; gives it back otherwise.
+fn recycle(py: Python<'_>, mut engine: EngineBox) -> Option<EngineBox> {
+    if CACHE.with(py, |cache| cache.len()) >= CACHE_MAX {
+        return Some(engine);
+    }
+    let Backing::Arena { tracked, blocks } = engine.0.backing.get_mut() else {
+        return Some(engine);
+    };
+    // Every block goes (leaves included: blocks of the engine); the newest
+    // chunk stays.
+    let held = tracked.with(|raw| {
+        raw.reset();
+        raw.reserved_bytes()
+    });
+    *blocks = Registry::default();
+    if held > CACHE_HELD_MAX {
+        return Some(engine);
+    }
+    CACHE.with(py, |cache| cache.push(engine));
+    None
 }
 
 unsafe extern "C" fn pool_traverse(
@@ -1327,6 +1402,7 @@ cycles included.";
     module.add_function(wrap_pyfunction!(bind, &module)?)?;
     module.add_function(wrap_pyfunction!(pools_made, &module)?)?;
     module.add_function(wrap_pyfunction!(finalizing, &module)?)?;
+    module.add_function(wrap_pyfunction!(trim, &module)?)?;
     parent.setattr("_cymem", module)?;
     Ok(())
 }

@@ -185,17 +185,43 @@ def test_token_array_grows_mostly_in_place(client):
 
 def test_pool_memory_is_counted_and_goes_with_the_pool(client):
     gc.collect()
+    acymem._native._trim()
     before = arenapool.total_reserved()
     mem = acymem.Pool()
     for _ in range(1000):
         client.alloc(mem, 4, 16)
     assert arenapool.total_reserved() - before >= 64_000
     del mem
+    # At most its engine's newest chunk stays, cached for the next pool.
+    assert arenapool.total_reserved() - before <= 64 << 10
+    acymem._native._trim()
+    assert arenapool.total_reserved() == before
+
+
+def test_dead_pools_engines_are_reused_within_a_bound(client):
+    """Pools made and dropped one after another reuse a few cached engines:
+    the memory held stays within the cache's bound, and _trim gives it all
+    back."""
+    gc.collect()
+    acymem._native._trim()
+    before = arenapool.total_reserved()
+    addresses = set()
+    for _ in range(1000):
+        mem = acymem.Pool()
+        p = client.alloc(mem, 1, 3600)
+        assert client.is_zero(p, 3600), "a reused engine's block is zeroed"
+        client.write(p, b"x" * 3600)
+        addresses.add(p)
+        del mem
+    assert len(addresses) <= 4, "the cached engines' chunks were reused"
+    assert arenapool.total_reserved() - before <= 4 * (64 << 10)
+    acymem._native._trim()
     assert arenapool.total_reserved() == before
 
 
 def test_owners_in_cycles_are_freed_and_read_live_memory_in_dealloc(client):
     gc.collect()
+    acymem._native._trim()
     before = arenapool.total_reserved()
     del client.DEALLOCS[:]
     for _ in range(200):
@@ -288,6 +314,7 @@ def test_a_collection_that_never_ends_does_not_leak_every_later_pool(client):
     """The hook taken out of gc.callbacks between a collection's start and
     its stop: the next pool made sees it gone and ends the collection."""
     gc.collect()
+    acymem._native._trim()
     before = arenapool.total_reserved()
     hook = acymem._native._gc_phase
     doomed = acymem.Pool()
@@ -302,6 +329,7 @@ def test_a_collection_that_never_ends_does_not_leak_every_later_pool(client):
         client.alloc(fresh, 1000, 8)
         del fresh
         assert acymem._native._deferred() == 0
+        acymem._native._trim()
         assert arenapool.total_reserved() == before
     finally:
         gc.callbacks.append(hook)
