@@ -7,7 +7,7 @@ CARGO ?= cargo
 # and the property harness at 8 cases (PROPTEST_CASES overrides).
 MIRIFLAGS ?=
 
-.PHONY: bench-scaling bench-instructions no-std venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
+.PHONY: bench-spacy bench-scaling bench-instructions no-std venv test-python bench-py bench-cython demo test fmt-check clippy test-rust miri sanitize bench doc clean proptest-deep fuzz
 
 demo:
 	$(CARGO) run --release --example owner
@@ -201,6 +201,14 @@ bench-cython: venv
 	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -m pyo3-bindings/Cargo.toml
 	$(PY) -m pip install --quiet "cymem>=2.0,<2.1"
 	$(PY) pyo3-bindings/bench/bench_cython.py
+
+# spaCy on arenapool: real cymem against the cymem switch (arenapool.cymem),
+# same binaries, separate processes, alternating (a script, not a timed
+# test): nlp.pipe, memory zones with RSS, and a Cython client compiled
+# against upstream cymem's .pxd. PERF=1 adds the allocator's share (perf).
+bench-spacy: venv
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/maturin develop --release -m pyo3-bindings/Cargo.toml
+	$(PY) pyo3-bindings/bench/bench_spacy.py
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p arenapool

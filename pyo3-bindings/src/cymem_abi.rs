@@ -807,7 +807,11 @@ unsafe extern "C" fn pool_new(
             pyfree
         };
         let arena = pymalloc == default_malloc && pyfree == default_free;
-        let cached = if arena { CACHE.with(py, Vec::pop) } else { None };
+        let cached = if arena {
+            CACHE.with(py, Vec::pop)
+        } else {
+            None
+        };
         let engine = if let Some(EngineBox(engine)) = cached {
             engine
         } else if arena {
