@@ -78,34 +78,72 @@ const _: () = assert!(
 
 /// Makes the type and adds it to the module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    let getset = heap_type::leak_table(
-        vec![
-            ffi::PyGetSetDef {
-                name: c"addr".as_ptr(),
-                get: Some(get_addr),
-                set: None,
-                doc: c"The address of the allocation (an int).".as_ptr(),
-                closure: ptr::null_mut(),
-            },
-            ffi::PyGetSetDef {
-                name: c"nbytes".as_ptr(),
-                get: Some(get_nbytes),
-                set: None,
-                doc: c"Its size in bytes.".as_ptr(),
-                closure: ptr::null_mut(),
-            },
-        ],
-        ffi::PyGetSetDef::default(),
-    );
+    let getset = vec![
+        heap_type::getter(
+            c"addr",
+            get_addr,
+            c"The address of the allocation (an int).",
+            0,
+        ),
+        heap_type::getter(c"nbytes", get_nbytes, c"Its size in bytes.", 0),
+    ];
     const DOC: &CStr = c"Address(number, elem_size)\n--\n\n\
 Address(number, elem_size): one zeroed, 16-byte aligned allocation owned by \
 this object and freed when it is collected (cymem's ``Address``).";
-    TYPE.create(
+    make_type(&TYPE, module, c"arenapool.Address", HEADER, DOC, getset)
+}
+
+/// Makes `arenapool.cymem.Address` and adds it to `module` (the native
+/// half of `arenapool.cymem`): cymem's `Address(number, elem_size)`, with
+/// `ptr` at offset 16, `pymalloc` at 24, `pyfree` at 32 and a size of 40, as
+/// cymem's clients check and read them.
+pub fn register_cymem(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let getset = vec![
+        heap_type::getter(c"addr", get_addr, c"The address of the block (an int).", 0),
+        heap_type::getter(
+            c"pymalloc",
+            get_pymalloc,
+            c"cymem's allocator object (Default_Malloc).",
+            0,
+        ),
+        heap_type::getter(
+            c"pyfree",
+            get_pyfree,
+            c"cymem's free object (Default_Free).",
+            0,
+        ),
+    ];
+    const DOC: &CStr = c"Address(number, elem_size)\n--\n\n\
+Address(number, elem_size): number * elem_size zeroed bytes, 16-byte aligned, \
+owned by this object and freed when it is collected (cymem's ``Address``; \
+``ptr`` is the block for Cython clients, ``addr`` its address).";
+    make_type(
+        &CYMEM_TYPE,
         module,
-        c"arenapool.Address",
-        HEADER,
+        c"arenapool.cymem.Address",
+        CYMEM_BASICSIZE,
+        DOC,
+        getset,
+    )
+}
+
+/// Makes one of the two types: their slots are the same, their names,
+/// sizes and attributes not.
+fn make_type(
+    cell: &TypeCell,
+    module: &Bound<'_, PyModule>,
+    name: &'static CStr,
+    basicsize: usize,
+    doc: &'static CStr,
+    getset: Vec<ffi::PyGetSetDef>,
+) -> PyResult<()> {
+    let getset = heap_type::leak_table(getset, ffi::PyGetSetDef::default());
+    cell.create(
+        module,
+        name,
+        basicsize,
         vec![
-            heap_type::slot(ffi::Py_tp_doc, DOC.as_ptr() as *mut c_void),
+            heap_type::slot(ffi::Py_tp_doc, doc.as_ptr() as *mut c_void),
             heap_type::slot(ffi::Py_tp_new, tp_new as *mut c_void),
             heap_type::slot(ffi::Py_tp_dealloc, tp_dealloc as *mut c_void),
             heap_type::slot(ffi::Py_tp_repr, tp_repr as *mut c_void),
@@ -114,56 +152,7 @@ this object and freed when it is collected (cymem's ``Address``).";
     )?;
     // SAFETY: the type just made, not yet called; CPython reads the field
     // (documented, never inherited) on each call of the type.
-    unsafe { (*TYPE.get()).tp_vectorcall = Some(vectorcall) };
-    Ok(())
-}
-
-/// Makes `arenapool.cymem.Address` and adds it to `module` (the native
-/// half of `arenapool.cymem`): cymem's `Address(number, elem_size)`, with
-/// `ptr` at offset 16, `pymalloc` at 24, `pyfree` at 32 and a size of 40, as
-/// cymem's clients check and read them.
-pub fn register_cymem(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    let getter = |name: &'static CStr, get: ffi::getter, doc: &'static CStr| ffi::PyGetSetDef {
-        name: name.as_ptr(),
-        get: Some(get),
-        set: None,
-        doc: doc.as_ptr(),
-        closure: ptr::null_mut(),
-    };
-    let getset = heap_type::leak_table(
-        vec![
-            getter(c"addr", get_addr, c"The address of the block (an int)."),
-            getter(
-                c"pymalloc",
-                get_pymalloc,
-                c"cymem's allocator object (Default_Malloc).",
-            ),
-            getter(
-                c"pyfree",
-                get_pyfree,
-                c"cymem's free object (Default_Free).",
-            ),
-        ],
-        ffi::PyGetSetDef::default(),
-    );
-    const DOC: &CStr = c"Address(number, elem_size)\n--\n\n\
-Address(number, elem_size): number * elem_size zeroed bytes, 16-byte aligned, \
-owned by this object and freed when it is collected (cymem's ``Address``; \
-``ptr`` is the block for Cython clients, ``addr`` its address).";
-    CYMEM_TYPE.create(
-        module,
-        c"arenapool.cymem.Address",
-        CYMEM_BASICSIZE,
-        vec![
-            heap_type::slot(ffi::Py_tp_doc, DOC.as_ptr() as *mut c_void),
-            heap_type::slot(ffi::Py_tp_new, tp_new as *mut c_void),
-            heap_type::slot(ffi::Py_tp_dealloc, tp_dealloc as *mut c_void),
-            heap_type::slot(ffi::Py_tp_repr, tp_repr as *mut c_void),
-            heap_type::slot(ffi::Py_tp_getset, getset.cast()),
-        ],
-    )?;
-    // SAFETY: as in `register`.
-    unsafe { (*CYMEM_TYPE.get()).tp_vectorcall = Some(vectorcall) };
+    unsafe { (*cell.get()).tp_vectorcall = Some(vectorcall) };
     Ok(())
 }
 

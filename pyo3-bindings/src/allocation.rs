@@ -114,13 +114,7 @@ impl Claim<'_> {
 
 /// Makes the type and adds it to the module.
 pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    let getter = |name: &'static CStr, get: ffi::getter, doc: &'static CStr| ffi::PyGetSetDef {
-        name: name.as_ptr(),
-        get: Some(get),
-        set: None,
-        doc: doc.as_ptr(),
-        closure: ptr::null_mut(),
-    };
+    let getter = |name, get, doc| heap_type::getter(name, get, doc, 0);
     let getset = heap_type::leak_table(
         vec![
             getter(

@@ -1281,15 +1281,7 @@ pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
             heap_type::slot(ffi::Py_tp_dealloc, plain_dealloc as *mut c_void),
         ],
     )?;
-    let getter = |name: &'static CStr, get: ffi::getter, doc: &'static CStr, closure: usize| {
-        ffi::PyGetSetDef {
-            name: name.as_ptr(),
-            get: Some(get),
-            set: None,
-            doc: doc.as_ptr(),
-            closure: ptr::without_provenance_mut(closure),
-        }
-    };
+    let getter = heap_type::getter;
     let getset = heap_type::leak_table(
         vec![
             getter(

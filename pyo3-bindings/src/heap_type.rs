@@ -176,6 +176,23 @@ pub fn method_def(
     }
 }
 
+/// A read-only attribute of a type (`closure` is passed to `get`: an
+/// offset, or 0).
+pub fn getter(
+    name: &'static CStr,
+    get: ffi::getter,
+    doc: &'static CStr,
+    closure: usize,
+) -> ffi::PyGetSetDef {
+    ffi::PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(get),
+        set: None,
+        doc: doc.as_ptr(),
+        closure: ptr::without_provenance_mut(closure),
+    }
+}
+
 /// A slot of a type spec.
 pub fn slot(slot: c_int, pfunc: *mut c_void) -> ffi::PyType_Slot {
     ffi::PyType_Slot { slot, pfunc }

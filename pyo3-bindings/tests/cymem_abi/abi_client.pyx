@@ -183,15 +183,20 @@ def grow_tokens(Pool mem, int n):
 cdef class Owner:
     """A spaCy-style owner: its own Pool, an array in it, and a __dealloc__
     that reads the array (spaCy-era code assumed the memory stayed: cymem
-    leaked it when a collection cleared the pool first)."""
+    leaked it when a collection cleared the pool first). It records what it
+    read in DEALLOCS, or, with ``abort_if_freed`` (for owners that go at
+    interpreter exit, when no Python can run), aborts the process on a
+    byte that changed."""
     cdef Pool mem
     cdef int* data
     cdef int n
+    cdef bint abort_if_freed
     cdef public object other
 
-    def __init__(self, int n):
+    def __init__(self, int n, bint abort_if_freed=False):
         self.mem = Pool()
         self.n = n
+        self.abort_if_freed = abort_if_freed
         self.data = <int*>self.mem.alloc(n, sizeof(int))
         cdef int i
         for i in range(n):
@@ -199,10 +204,14 @@ cdef class Owner:
 
     def __dealloc__(self):
         cdef int i
-        intact = True
+        cdef bint intact = True
         for i in range(self.n):
             if self.data[i] != i * 7:
                 intact = False
+        if self.abort_if_freed:
+            if not intact:
+                abort()
+            return
         from arenapool.cymem import _native
         DEALLOCS.append((intact, _native._deferred()))
 
@@ -236,29 +245,6 @@ def reader_of(Pool mem, int n):
     for i in range(n):
         reader.data[i] = i * 5
     mem.own_pyref(reader)
-
-
-cdef class ExitOwner:
-    """An owner whose __dealloc__ checks its array at C level and aborts the
-    process if the array was freed under it (run at interpreter exit)."""
-    cdef Pool mem
-    cdef int* data
-    cdef int n
-    cdef public object other
-
-    def __init__(self, int n):
-        self.mem = Pool()
-        self.n = n
-        self.data = <int*>self.mem.alloc(n, sizeof(int))
-        cdef int i
-        for i in range(n):
-            self.data[i] = i * 3
-
-    def __dealloc__(self):
-        cdef int i
-        for i in range(self.n):
-            if self.data[i] != i * 3:
-                abort()
 
 
 def bench_pairs(Pool mem, int n):

@@ -292,7 +292,7 @@ def test_owners_alive_at_exit_read_live_memory_in_dealloc(client):
         "import gc, abi_client\n"
         "keep = []\n"
         "for _ in range(4):\n"
-        "    a, b = abi_client.ExitOwner(1 << 20), abi_client.ExitOwner(1 << 20)\n"
+        "    a, b = abi_client.Owner(1 << 20, True), abi_client.Owner(1 << 20, True)\n"
         "    a.other, b.other = b, a\n"
         "    keep.append(a)\n"
         "del a, b\n"
