@@ -225,10 +225,9 @@ fn make(
     let held = layout.size();
     let inline = held <= INLINE_MAX;
     let size = if inline { HEADER + held } else { HEADER };
-    // SAFETY: `ty` is one of the two types (final, so never a subtype:
-    // CPython calls their slots only for them), whose objects are made
-    // `HEADER` bytes or more (cymem's basic size is a prefix); every field
-    // is written below.
+    // SAFETY: `ty` is one of the two final types, whose objects are made
+    // `HEADER` bytes or more (cymem's basic size is a prefix of that);
+    // every field is written below.
     let object = unsafe { heap_type::new_object(py, ty, size) }?;
     let this = object.cast::<AddressObject>();
     // SAFETY: `object` is `size` bytes; `inline` starts at `HEADER`.
