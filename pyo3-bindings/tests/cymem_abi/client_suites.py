@@ -5,7 +5,8 @@ Each suite runs twice side by side: ``python -m pytest --pyargs SUITE`` and
 ``python -m arenapool.cymem -m pytest --pyargs SUITE``, each writing JUnit
 XML. The outcome of every test (passed, failed, error, skipped) must be
 the same in both runs, and the switched run must have made its pools with
-arenapool (``switch_probe.py``). Prints a table; exits non-zero on any
+arenapool (``switch_probe.py``). Hypothesis tests run with a fixed seed in
+both (``fixed_seed.py``), so no outcome changes by chance. Prints a table; exits non-zero on any
 difference. Usage: ``python client_suites.py OUT_DIR [SUITE...]``.
 """
 
@@ -38,11 +39,12 @@ def start(suite, out, switched):
     xml = os.path.join(out, f"{suite}.{tag}.xml")
     probe = os.path.join(out, f"{suite}.probe.json")
     prefix = ["-m", "arenapool.cymem"] if switched else []
-    argv = [sys.executable, *prefix, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", suite, f"--junitxml={xml}"]
+    argv = [sys.executable, *prefix, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "fixed_seed"]
+    argv += ["--pyargs", suite, f"--junitxml={xml}"]
     env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if switched:
         argv += ["-p", "switch_probe"]
-        env["PYTHONPATH"] = os.pathsep.join([HERE, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         env["ARENAPOOL_SWITCH_PROBE"] = probe
     log = open(os.path.join(out, f"{suite}.{tag}.log"), "w")
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=out, env=env), xml, probe
