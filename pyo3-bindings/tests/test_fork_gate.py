@@ -131,7 +131,11 @@ def test_nogil_c_calls_stop_while_the_gate_is_closed(worker):
         prelude=f"TABLE = {TABLE!r}\n",
     )
     assert code == 0, out
-    assert "during [0, 0, 0, 0, 0]" in out, out
+    # Each worker may count one round that ended before the gate closed: one
+    # preempted between its `free` returning and its count (seen once in
+    # about ten runs); calls that walk through the gate count millions.
+    during = eval(out.split("during ", 1)[1].splitlines()[0])
+    assert len(during) == 5 and max(during) <= 2, out
 
 
 def test_a_large_alloc_in_an_at_fork_hook_registered_earlier_does_not_hang():
