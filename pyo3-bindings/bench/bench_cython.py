@@ -94,7 +94,7 @@ def main():
     floor = median_ns(lambda: ext.lock_floor_pairs(N), N)
     rows.append(
         ("alloc(1,16) + free, 1e6 (ns/pair)", a, g, c,
-         f"libc malloc+memset+free {libc:.1f}; two lane lock/unlocks alone {floor:.1f}")
+         f"libc malloc+memset+free {libc:.1f}; two xchg lock/unlocks alone {floor:.1f} (a lane owner takes none)")
     )
 
     a = median_ns(lambda: ext.arenapool_keep_then_drop_raise(N), N)

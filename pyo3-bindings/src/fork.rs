@@ -17,7 +17,11 @@
 //!
 //! - A thread that may be without the GIL takes a lane's lock (an `xchg`,
 //!   sequentially consistent) and then reads `FORKING`; if a fork is under
-//!   way it gives the lock back at once. A plain C call then waits for the
+//!   way it gives the lock back at once. The owner of an owned lane (see
+//!   `crate::lane`, "Owned lanes") sets its `busy` flag with a plain store
+//!   instead and reads `FORKING` after a compiler fence; `before` runs
+//!   `membarrier(2)` after raising `FORKING`, so either the owner sees it
+//!   or `before` sees `busy` and waits. A plain C call then waits for the
 //!   fork to end; a large Python-level request (which released the GIL
 //!   itself) takes the GIL back and does its work holding it instead, as
 //!   the fork may be waiting for this very thread (one holding the import
@@ -92,6 +96,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::lane::{self, Caller};
+use crate::membarrier;
 
 /// Forks between their `before` and `after` handlers (0 or 1, rarely more).
 static FORKING: AtomicUsize = AtomicUsize::new(0);
@@ -188,6 +193,12 @@ pub fn attached() -> bool {
 #[pyo3(name = "_before_fork")]
 fn before_fork() {
     FORKING.fetch_add(1, SeqCst);
+    // The owner of a lane enters it with plain stores and loads: the heavy
+    // barrier makes it see FORKING, or this thread see it inside (see
+    // `crate::membarrier`).
+    if membarrier::available() {
+        membarrier::heavy();
+    }
     lane::wait_all_unlocked();
 }
 

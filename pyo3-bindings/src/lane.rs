@@ -14,9 +14,10 @@
 //! pay a mutex's two locked instructions (~5.5 ns each on the 2-CPU VM the
 //! benchmarks run on) and made two threads on one pool *slower* than one:
 //! they fought over one cache line (0.25× measured). Here a thread allocates
-//! from the lane of its slot, taken with one locked instruction (an `xchg`)
-//! and released with a plain store, on a cache line no other thread
-//! touches. A block lives in the lane that made it, listed in that lane's
+//! from the lane of its slot, on a cache line no other thread touches: its
+//! owner enters it with plain stores (see "Owned lanes"), any other thread
+//! with one locked instruction (an `xchg`), each leaving with a plain
+//! store. A block lives in the lane that made it, listed in that lane's
 //! registry; a free or realloc from another thread finds it there (its own
 //! lane first, then the others) and works on it under that lane's lock, so
 //! blocks never migrate and every lane's counts stay exact.
@@ -29,13 +30,38 @@
 //! in the middle of a call. Both need the owner of a lane to publish that it
 //! is inside it and to see that someone else is: a store then a load, which
 //! the processor may reorder unless a locked instruction (or fence) sits
-//! between them. The lock's `xchg` is that one instruction; nothing cheaper
-//! is sound without the other side's help (an asymmetric `membarrier`
-//! costing microseconds per cross-thread free).
+//! between them, on one side or the other.
 //!
+//! # Owned lanes
+//!
+//! Almost every call is made by the thread whose lane it is, so that side
+//! should not pay: the thread of slot `i < LANES` *owns* lane `i` (if it
+//! made it), and enters it with a plain store (`busy`), a compiler fence
+//! and two plain loads (`owned`, and the fork gate) — no locked
+//! instruction. Any other thread takes the lane's `locked` with an `xchg`
+//! and, the first time, ends the ownership for good (`Lane::disown`): it
+//! clears `owned`, runs the heavy side of an asymmetric barrier
+//! (`membarrier(2)`, see `crate::membarrier`), and waits for `busy` to
+//! clear. The barrier makes every running thread execute a full fence, so
+//! either the owner's load sees `owned` cleared (and it takes `locked`
+//! like everyone else from then on) or the disowning thread sees `busy`
+//! set and waits. The fork gate (`fork::before`) does the same after
+//! raising `FORKING`. Measured on the Cython pair loop (`alloc(1,16)` +
+//! `free` through `_or_raise`, same binary, ownership on and off by
+//! `ARENAPOOL_NO_MEMBARRIER`, alternating): 24.4–26.8 ns against
+//! 29.8–30.5 ns a pair.
+//!
+//! Ownership ends once per lane that another thread touches (a
+//! cross-thread free, `size`/`stats()` from another thread, `close()`):
+//! microseconds, once, rather than a locked instruction on every call.
+//! Threads beyond the first [`LANES`] own nothing and share lanes through
+//! `locked`. Where `membarrier` is missing (not Linux, or older than 4.14)
+//! no lane is owned and every call takes `locked`; `make test` runs the
+//! Python suite a second time that way (`ARENAPOOL_NO_MEMBARRIER=1`).
+
 //! # What the lock also gives
 //!
-//! - **Close**: `close()` takes each lane's lock in turn and marks it shut;
+//! - **Close**: `close()` takes each lane in turn and marks it shut;
 //!   a call that gets the lock afterwards sees that and returns an error.
 //!   Lanes themselves live until the `Pool` object does, so a thread that
 //!   read a lane pointer before `close()` still locks valid memory.
@@ -62,7 +88,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arenapool::raw::{RawPool, Shared};
@@ -71,6 +97,7 @@ use parking_lot::Mutex;
 
 use crate::accounting::Tracked;
 use crate::fork;
+use crate::membarrier;
 use crate::pool::Block;
 use crate::registry::Registry;
 
@@ -197,6 +224,14 @@ impl LaneState {
 #[repr(align(128))]
 pub struct Lane {
     locked: AtomicBool,
+    /// The lane is owned: its owner thread (the one whose slot is
+    /// `index`) enters with plain stores, not `locked` (see "Owned lanes"
+    /// in the module doc). Cleared for good by the first other thread.
+    owned: AtomicBool,
+    /// The owner is inside (written by the owner only).
+    busy: AtomicBool,
+    /// This lane's index in its set: its owner's slot.
+    index: usize,
     state: UnsafeCell<LaneState>,
 }
 
@@ -208,6 +243,8 @@ unsafe impl Sync for Lane {}
 /// The lock of one lane, held.
 pub struct LaneGuard<'a> {
     lane: &'a Lane,
+    /// Held by the owner's plain flag (`busy`), not by `locked`.
+    owner: bool,
 }
 
 impl Deref for LaneGuard<'_> {
@@ -228,12 +265,17 @@ impl DerefMut for LaneGuard<'_> {
 impl Drop for LaneGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.lane.locked.store(false, Ordering::Release);
+        if self.owner {
+            self.lane.busy.store(false, Ordering::Release);
+        } else {
+            self.lane.locked.store(false, Ordering::Release);
+        }
     }
 }
 
 impl Lane {
-    fn new(shared: Option<&Arc<Shared>>) -> Self {
+    /// Lane `index`, owned by the thread of slot `index` if `owned`.
+    fn new(shared: Option<&Arc<Shared>>, index: usize, owned: bool) -> Self {
         let raw = match shared {
             // The group (the lanes of a pool and of its zones) shares only
             // the limit: no block ever moves from one lane's engine to
@@ -249,6 +291,9 @@ impl Lane {
         };
         Lane {
             locked: AtomicBool::new(false),
+            owned: AtomicBool::new(owned),
+            busy: AtomicBool::new(false),
+            index,
             state: UnsafeCell::new(LaneState {
                 tracked: Tracked::new(raw),
                 c_blocks: Registry::default(),
@@ -259,25 +304,77 @@ impl Lane {
         }
     }
 
-    /// Takes the lane's lock: one `xchg` when free. A `caller` that may be
-    /// without the GIL gives it back and waits while a fork is under way.
-    /// Pools call [`LaneSet::enter`], which also checks the pool is open.
+    /// Takes the lane: `owner` says whether the calling thread is the
+    /// lane's owner (its slot is the lane's index). The owner of an owned
+    /// lane enters with a plain store and two plain loads; anyone else takes
+    /// the lock (one `xchg` when free), and the first other thread to come
+    /// ends the lane's ownership ([`disown`](Self::disown)). A `caller` that
+    /// may be without the GIL gives the lane back and waits while a fork is
+    /// under way. Pools call [`LaneSet::enter`], which also checks the pool
+    /// is open.
     #[inline]
-    fn lock(&self, caller: Caller) -> LaneGuard<'_> {
+    fn lock(&self, caller: Caller, owner: bool) -> LaneGuard<'_> {
+        if owner && self.owned.load(Ordering::Relaxed) {
+            self.busy.store(true, Ordering::Relaxed);
+            // The light side of the asymmetric barrier: the compiler keeps
+            // the store above before the loads below; the processor's
+            // reordering of them is undone by `membarrier::heavy`, which
+            // `disown` and `fork::before` call after their own stores. So
+            // either this thread sees `owned` cleared (or the fork), or they
+            // see `busy` set and wait for it to be cleared.
+            compiler_fence(Ordering::SeqCst);
+            if self.owned.load(Ordering::Relaxed)
+                && (caller == Caller::HoldsGil || !fork::forking())
+            {
+                return LaneGuard {
+                    lane: self,
+                    owner: true,
+                };
+            }
+            self.busy.store(false, Ordering::Release);
+        }
         // SeqCst: with `fork::before` raising FORKING (SeqCst) and then
         // reading each lane's lock (SeqCst), either this thread sees the
         // fork below or the fork sees this lock held and waits for it.
         if !self.locked.swap(true, Ordering::SeqCst) {
             if caller == Caller::HoldsGil || !fork::forking() {
-                return LaneGuard { lane: self };
+                return self.locked_guard(owner);
             }
             self.locked.store(false, Ordering::Release);
         }
-        self.lock_slow(caller)
+        self.lock_slow(caller, owner)
+    }
+
+    /// The guard of a thread that took `locked`: a thread other than the
+    /// owner first ends the lane's ownership.
+    #[inline]
+    fn locked_guard(&self, owner: bool) -> LaneGuard<'_> {
+        if !owner && self.owned.load(Ordering::Relaxed) {
+            self.disown();
+        }
+        LaneGuard {
+            lane: self,
+            owner: false,
+        }
+    }
+
+    /// Ends the lane's ownership, for good; called holding `locked` by a
+    /// thread that is not the owner. Clears `owned`, makes every thread run
+    /// a full barrier (`membarrier`), then waits for the owner to leave if
+    /// it is inside: from then on the owner takes `locked` like everyone
+    /// else (its next entry sees `owned` cleared). Microseconds, once per
+    /// lane that another thread touches.
+    #[cold]
+    fn disown(&self) {
+        self.owned.store(false, Ordering::SeqCst);
+        membarrier::heavy();
+        while self.busy.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
     }
 
     #[cold]
-    fn lock_slow(&self, caller: Caller) -> LaneGuard<'_> {
+    fn lock_slow(&self, caller: Caller, owner: bool) -> LaneGuard<'_> {
         let mut spins = 0u32;
         loop {
             if !self.locked.load(Ordering::Relaxed) && !self.locked.swap(true, Ordering::SeqCst) {
@@ -285,7 +382,7 @@ impl Lane {
                     || !fork::forking()
                     || (caller == Caller::Unknown && fork::attached())
                 {
-                    return LaneGuard { lane: self };
+                    return self.locked_guard(owner);
                 }
                 // A fork is under way and this thread may be without the
                 // GIL: it must not hold a lane at `fork()`.
@@ -302,9 +399,25 @@ impl Lane {
         }
     }
 
-    /// Takes the lock unless a fork is under way (for a thread that released
-    /// the GIL and can take it back rather than wait: see `Pool::on_lane`).
-    fn lock_unless_forking(&self) -> Option<LaneGuard<'_>> {
+    /// Takes the lane unless a fork is under way (for a thread that
+    /// released the GIL and can take it back rather than wait: see
+    /// `Pool::on_lane`); `owner` as in [`lock`](Self::lock).
+    fn lock_unless_forking(&self, owner: bool) -> Option<LaneGuard<'_>> {
+        if fork::forking() {
+            return None;
+        }
+        if owner && self.owned.load(Ordering::Relaxed) {
+            self.busy.store(true, Ordering::Relaxed);
+            // As in `lock`.
+            compiler_fence(Ordering::SeqCst);
+            if self.owned.load(Ordering::Relaxed) && !fork::forking() {
+                return Some(LaneGuard {
+                    lane: self,
+                    owner: true,
+                });
+            }
+            self.busy.store(false, Ordering::Release);
+        }
         let mut spins = 0u32;
         loop {
             if fork::forking() {
@@ -312,7 +425,7 @@ impl Lane {
             }
             if !self.locked.load(Ordering::Relaxed) && !self.locked.swap(true, Ordering::SeqCst) {
                 if !fork::forking() {
-                    return Some(LaneGuard { lane: self });
+                    return Some(self.locked_guard(owner));
                 }
                 self.locked.store(false, Ordering::Release);
                 return None;
@@ -326,14 +439,14 @@ impl Lane {
         }
     }
 
-    /// Whether a thread holds the lock now.
+    /// Whether a thread is inside the lane now (its lock, or its owner).
     fn is_locked(&self) -> bool {
-        self.locked.load(Ordering::SeqCst)
+        self.locked.load(Ordering::SeqCst) || self.busy.load(Ordering::SeqCst)
     }
 }
-
 thread_local! {
-    /// This thread's slot, given on its first call into any pool.
+    /// This thread's slot, given on its first call into any pool: its lane
+    /// is `slot % LANES`, and it owns that lane if `slot < LANES`.
     static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
@@ -344,19 +457,46 @@ pub struct Forking;
 /// The next slot to give out.
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 
-/// This thread's lane index.
+/// This thread's slot (see `SLOT`).
 #[inline]
-fn my_lane() -> usize {
+fn my_slot() -> usize {
     SLOT.try_with(|slot| {
         let mut index = slot.get();
         if index == usize::MAX {
-            index = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % LANES;
+            index = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
             slot.set(index);
         }
         index
     })
-    // A thread whose locals are being destroyed may use any lane.
-    .unwrap_or(0)
+    // A thread whose locals are being destroyed may use any lane, owning
+    // none.
+    .unwrap_or(LANES)
+}
+
+/// Where the calling thread sits: its lane and whether it owns it.
+#[derive(Clone, Copy, Debug)]
+pub struct Seat {
+    /// The thread's lane.
+    pub index: usize,
+    /// The thread owns that lane (the first thread of its slot).
+    pub owner: bool,
+}
+
+impl Seat {
+    /// The calling thread's seat.
+    #[inline]
+    pub fn mine() -> Seat {
+        let slot = my_slot();
+        Seat {
+            index: slot % LANES,
+            owner: slot < LANES,
+        }
+    }
+
+    /// Whether the calling thread owns lane `index`.
+    pub fn owns(index: usize) -> bool {
+        my_slot() == index
+    }
 }
 
 /// The lanes of one pool.
@@ -452,7 +592,19 @@ impl LaneSet {
     /// this call.
     #[inline]
     pub fn enter<'a>(&self, lane: &'a Lane, caller: Caller) -> Option<LaneGuard<'a>> {
-        let guard = lane.lock(caller);
+        self.enter_as(lane, caller, Seat::owns(lane.index))
+    }
+
+    /// As [`enter`](Self::enter), from a thread that knows whether it owns
+    /// `lane` (its [`Seat`]).
+    #[inline]
+    pub fn enter_as<'a>(
+        &self,
+        lane: &'a Lane,
+        caller: Caller,
+        owner: bool,
+    ) -> Option<LaneGuard<'a>> {
+        let guard = lane.lock(caller, owner);
         (guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard)
     }
 
@@ -460,15 +612,17 @@ impl LaneSet {
     /// if a fork is under way (the caller takes the GIL back and enters as
     /// [`Caller::HoldsGil`] rather than wait for a fork that may need it).
     pub fn enter_detached<'a>(&self, lane: &'a Lane) -> Result<Option<LaneGuard<'a>>, Forking> {
-        let guard = lane.lock_unless_forking().ok_or(Forking)?;
+        let guard = lane
+            .lock_unless_forking(Seat::owns(lane.index))
+            .ok_or(Forking)?;
         Ok((guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard))
     }
 
-    /// This thread's lane, made if need be.
+    /// This thread's seat and lane, made if need be.
     #[inline]
-    pub fn mine(&self) -> (usize, &Lane) {
-        let index = my_lane();
-        (index, self.get_or_make(index))
+    pub fn mine(&self) -> (Seat, &Lane) {
+        let seat = Seat::mine();
+        (seat, self.get_or_make(seat.index))
     }
 
     /// Lane `index` (< `LANES`), made if need be.
@@ -486,7 +640,11 @@ impl LaneSet {
     #[cold]
     fn make(&self, index: usize) -> &Lane {
         self.register();
-        let new = Box::into_raw(Box::new(Lane::new(self.shared.as_ref())));
+        // A lane is owned only if its owner makes it (a lane first used by
+        // another thread would be disowned at once) and the heavy barrier
+        // ownership needs exists here.
+        let owned = Seat::owns(index) && membarrier::available();
+        let new = Box::into_raw(Box::new(Lane::new(self.shared.as_ref(), index, owned)));
         let lane = match self.lanes[index].compare_exchange(
             ptr::null_mut(),
             new,
@@ -566,11 +724,11 @@ impl LaneSet {
         // lane made from now on (see `enter`).
         self.closed.store(true, Ordering::SeqCst);
         for (_, lane) in self.made() {
-            lane.lock(Caller::HoldsGil).open = false;
+            lane.lock(Caller::HoldsGil, Seat::owns(lane.index)).open = false;
         }
         for (_, lane) in self.made() {
             let freed = {
-                let mut lane = lane.lock(Caller::HoldsGil);
+                let mut lane = lane.lock(Caller::HoldsGil, Seat::owns(lane.index));
                 if lane.exported.is_empty() {
                     Some(std::mem::replace(&mut *lane, LaneState::shut()))
                 } else {
@@ -589,7 +747,8 @@ impl LaneSet {
     /// the two are ordered by it and by the lane's lock.
     pub fn release_export(&self, index: usize, block: Block) {
         let freed = {
-            let mut lane = self.get_or_make(index).lock(Caller::HoldsGil);
+            let lane = self.get_or_make(index);
+            let mut lane = lane.lock(Caller::HoldsGil, Seat::owns(lane.index));
             let (address, open) = (block.as_ptr() as usize, lane.open);
             let Some(exported) = lane.exported.get_mut(&address) else {
                 return;
@@ -676,6 +835,7 @@ pub fn unlock_all_in_child() {
         let set = unsafe { &*set.0 };
         for (_, lane) in set.made() {
             lane.locked.store(false, Ordering::SeqCst);
+            lane.busy.store(false, Ordering::SeqCst);
         }
     }
 }

@@ -22,6 +22,7 @@ mod fork;
 mod heap_type;
 mod lane;
 mod listed;
+mod membarrier;
 mod pool;
 mod registry;
 

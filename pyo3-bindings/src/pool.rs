@@ -79,7 +79,10 @@ impl Pool {
     ) -> PyResult<R> {
         let pick = || match index {
             Some(index) => (index, self.lanes.get_or_make(index)),
-            None => self.lanes.mine(),
+            None => {
+                let (seat, lane) = self.lanes.mine();
+                (seat.index, lane)
+            }
         };
         let mut f = Some(f);
         if large {
@@ -165,8 +168,11 @@ impl Pool {
         let nbytes = number
             .checked_mul(elem_size)
             .ok_or(AllocError::SizeOverflow { number, elem_size })?;
-        let (_, lane) = self.lanes.mine();
-        let mut lane = self.lanes.enter(lane, caller).ok_or(CError::Closed)?;
+        let (seat, lane) = self.lanes.mine();
+        let mut lane = self
+            .lanes
+            .enter_as(lane, caller, seat.owner)
+            .ok_or(CError::Closed)?;
         let LaneState {
             tracked, c_blocks, ..
         } = &mut *lane;
@@ -177,13 +183,16 @@ impl Pool {
     /// The lane that lists `address`, locked, with the block's size: the
     /// caller's lane first, then the others in turn (one lock at a time).
     fn find(&self, address: usize, caller: Caller) -> Result<(LaneGuard<'_>, usize), CError> {
-        let (mine, lane) = self.lanes.mine();
-        let mut guard = self.lanes.enter(lane, caller).ok_or(CError::Closed)?;
+        let (seat, lane) = self.lanes.mine();
+        let mut guard = self
+            .lanes
+            .enter_as(lane, caller, seat.owner)
+            .ok_or(CError::Closed)?;
         if let Some(nbytes) = guard.c_blocks.get(address) {
             return Ok((guard, nbytes));
         }
         drop(guard);
-        self.find_elsewhere(address, mine, caller)
+        self.find_elsewhere(address, seat.index, caller)
     }
 
     #[cold]
