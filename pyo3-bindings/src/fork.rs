@@ -26,9 +26,9 @@
 //!   itself) takes the GIL back and does its work holding it instead, as
 //!   the fork may be waiting for this very thread (one holding the import
 //!   lock, or an at-fork hook registered before arenapool's). On
-//!   the fast path this is one plain load after the lock's own locked
-//!   instruction, on a line that only forks write: no cost and no sharing
-//!   between threads (the previous gate counted every call in and out of
+//!   the fast path this is one plain load (after the lock's own locked
+//!   instruction, or the owner's compiler fence), on a line that only forks
+//!   write: no cost and no sharing between threads (the previous gate counted every call in and out of
 //!   one shared counter: two more locked instructions per call, and the
 //!   cache line bouncing between threads).
 //! - `os.register_at_fork` handlers, registered at module init ([`register`]):
@@ -196,7 +196,7 @@ fn before_fork() {
     // The owner of a lane enters it with plain stores and loads: the heavy
     // barrier makes it see FORKING, or this thread see it inside (see
     // `crate::membarrier`).
-    if membarrier::available() {
+    if lane::any_owned() {
         membarrier::heavy();
     }
     lane::wait_all_unlocked();

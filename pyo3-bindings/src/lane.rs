@@ -65,12 +65,12 @@
 //!   a call that gets the lock afterwards sees that and returns an error.
 //!   Lanes themselves live until the `Pool` object does, so a thread that
 //!   read a lane pointer before `close()` still locks valid memory.
-//! - **Fork**: the gate of `crate::fork` is this lock. A thread that may not
-//!   hold the GIL checks `fork::forking()` after it took a lane's lock, and
-//!   backs off if a fork is under way; the fork waits until every lane of
-//!   every pool is seen unlocked. The child resets every lane's lock (one
-//!   held at `fork()` can only be a thread backing off, which touched
-//!   nothing).
+//! - **Fork**: the gate of `crate::fork` is this lock (and the owner's
+//!   `busy`). A thread that may not hold the GIL checks `fork::forking()`
+//!   after it took a lane's lock or set `busy`, and backs off if a fork is
+//!   under way; the fork waits until every lane of every pool is seen with
+//!   neither. The child resets both (one held at `fork()` can only be a
+//!   thread backing off, which touched nothing).
 //!
 //! Lanes are made on first use by a thread of that slot, with a
 //! compare-and-swap (no lock that a fork could copy held), and freed with
@@ -86,6 +86,7 @@
 use std::alloc::Layout;
 use std::cell::{Cell, UnsafeCell};
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -236,8 +237,12 @@ pub struct Lane {
 }
 
 // SAFETY: `state` is only reached through `lock`, which gives one thread at a
-// time a guard (acquire on taking, release on leaving); `LaneState` is `Send`
-// (the engine and registry own their memory, no thread affinity).
+// time a guard: through `locked` (acquire on taking, release on leaving), or
+// to the owner through `busy`, which no other thread holds a guard beside
+// (`disown` waits for `busy` to clear, with acquire, before its guard is
+// returned, and after its barrier the owner takes `locked` too; see "Owned
+// lanes"); `LaneState` is `Send` (the engine and registry own their memory,
+// no thread affinity).
 unsafe impl Sync for Lane {}
 
 /// The lock of one lane, held.
@@ -245,12 +250,17 @@ pub struct LaneGuard<'a> {
     lane: &'a Lane,
     /// Held by the owner's plain flag (`busy`), not by `locked`.
     owner: bool,
+    /// Not `Send`: an owner's guard must be dropped by the owner, whose
+    /// next entry relies on program order alone (no acquire) to see what
+    /// was done under it.
+    _not_send: PhantomData<*const ()>,
 }
 
 impl Deref for LaneGuard<'_> {
     type Target = LaneState;
     fn deref(&self) -> &LaneState {
-        // SAFETY: this guard holds the lane's lock: no other access.
+        // SAFETY: this guard holds the lane (its lock, or its owner's `busy`
+        // flag while the lane is owned): no other access.
         unsafe { &*self.lane.state.get() }
     }
 }
@@ -315,6 +325,9 @@ impl Lane {
     #[inline]
     fn lock(&self, caller: Caller, owner: bool) -> LaneGuard<'_> {
         if owner && self.owned.load(Ordering::Relaxed) {
+            // The owner never enters twice (no lane is entered from inside
+            // one): a second guard would alias the first.
+            debug_assert!(!self.busy.load(Ordering::Relaxed));
             self.busy.store(true, Ordering::Relaxed);
             // The light side of the asymmetric barrier: the compiler keeps
             // the store above before the loads below; the processor's
@@ -329,6 +342,7 @@ impl Lane {
                 return LaneGuard {
                     lane: self,
                     owner: true,
+                    _not_send: PhantomData,
                 };
             }
             self.busy.store(false, Ordering::Release);
@@ -355,6 +369,7 @@ impl Lane {
         LaneGuard {
             lane: self,
             owner: false,
+            _not_send: PhantomData,
         }
     }
 
@@ -414,6 +429,7 @@ impl Lane {
                 return Some(LaneGuard {
                     lane: self,
                     owner: true,
+                    _not_send: PhantomData,
                 });
             }
             self.busy.store(false, Ordering::Release);
@@ -448,6 +464,17 @@ thread_local! {
     /// This thread's slot, given on its first call into any pool: its lane
     /// is `slot % LANES`, and it owns that lane if `slot < LANES`.
     static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Set for good when the first owned lane is made: only then does the fork
+/// gate need the heavy barrier.
+static ANY_OWNED: AtomicBool = AtomicBool::new(false);
+
+/// Whether any lane was ever made owned. A fork that reads `false` here
+/// (SeqCst, after raising FORKING) sees no owned lane in its scan: a lane
+/// is published after its maker set this flag.
+pub fn any_owned() -> bool {
+    ANY_OWNED.load(Ordering::SeqCst)
 }
 
 /// A fork is under way (see [`LaneSet::enter_detached`]).
@@ -644,6 +671,11 @@ impl LaneSet {
         // another thread would be disowned at once) and the heavy barrier
         // ownership needs exists here.
         let owned = Seat::owns(index) && membarrier::available();
+        if owned {
+            // SeqCst, before the lane is published (the CAS below): a fork
+            // that misses this flag also misses the lane (see `any_owned`).
+            ANY_OWNED.store(true, Ordering::SeqCst);
+        }
         let new = Box::into_raw(Box::new(Lane::new(self.shared.as_ref(), index, owned)));
         let lane = match self.lanes[index].compare_exchange(
             ptr::null_mut(),
@@ -805,8 +837,8 @@ impl Drop for LaneSet {
     }
 }
 
-/// For `fork::before`: waits until no lane of any pool is locked (after
-/// FORKING was raised). Runs with the GIL.
+/// For `fork::before`: waits until no lane of any pool is locked or has its
+/// owner inside (after FORKING was raised). Runs with the GIL.
 pub fn wait_all_unlocked() {
     let sets = SETS.lock();
     for set in sets.iter() {
@@ -820,9 +852,10 @@ pub fn wait_all_unlocked() {
     }
 }
 
-/// For the fork's child handler: unlocks every lane. A lane locked at an
-/// `os.fork()` (the gate closed) was held by a thread backing off from the
-/// fork (one that had touched nothing), which does not exist here. Runs on
+/// For the fork's child handler: unlocks every lane and clears every
+/// owner's `busy`. A lane held at an `os.fork()` (the gate closed) was held
+/// by a thread backing off from the fork (one that had touched nothing),
+/// which does not exist here. Runs on
 /// the child's only thread, inside `fork()`; gives up if the set map is
 /// held (a `fork()` that did not come through `os.fork`, whose child cannot
 /// run Python anyway).

@@ -54,6 +54,10 @@ fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // list the private name in `__all__`.
     m.setattr("_C_API", capi::capsule(m.py())?)?;
     fork::register(m)?;
+    // Ask for membarrier(2) now, while importing (one thread, usually):
+    // registering later, with threads running, waits out an RCU grace
+    // period in the middle of some pool's first call.
+    membarrier::available();
     // cymem's types at cymem's ABI (`arenapool.cymem`).
     cymem_abi::register(m)?;
     Ok(())

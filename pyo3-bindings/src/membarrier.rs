@@ -49,16 +49,20 @@ fn membarrier(cmd: libc::c_int) -> libc::c_long {
     }
 }
 
-/// Whether the process may use [`heavy`]; registers it on the first call.
-/// Call it before handing out ownership of a lane.
+/// Whether the process may use [`heavy`]; registers it on the first call
+/// (module init makes that call, before any thread can race it). Call it
+/// before handing out ownership of a lane. The first answer published is
+/// the answer for good: two threads asking at once both get it.
 pub fn available() -> bool {
     match STATE.load(Ordering::Acquire) {
         YES => true,
         NO => false,
         _ => {
-            let yes = register();
-            STATE.store(if yes { YES } else { NO }, Ordering::Release);
-            yes
+            let mine = if register() { YES } else { NO };
+            match STATE.compare_exchange(UNKNOWN, mine, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => mine == YES,
+                Err(theirs) => theirs == YES,
+            }
         }
     }
 }
@@ -80,7 +84,9 @@ fn register() -> bool {
 }
 
 /// Returns once every running thread of this process has executed a full
-/// memory barrier since the call began. Only after [`available`] said yes.
+/// memory barrier since the call began. Only after [`available`] said yes,
+/// and only where a lane is owned (`crate::lane::any_owned`): a process
+/// that never owned one never calls it, so never aborts here.
 #[cfg(target_os = "linux")]
 #[cold]
 pub fn heavy() {
