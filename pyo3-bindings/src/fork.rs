@@ -28,9 +28,9 @@
 //!   lock, or an at-fork hook registered before arenapool's). On
 //!   the fast path this is one plain load (after the lock's own locked
 //!   instruction, or the owner's compiler fence), on a line that only forks
-//!   write: no cost and no sharing between threads (the previous gate counted every call in and out of
-//!   one shared counter: two more locked instructions per call, and the
-//!   cache line bouncing between threads).
+//!   write: no cost and no sharing between threads (the previous gate
+//!   counted every call in and out of one shared counter: two more locked
+//!   instructions per call, and the cache line bouncing between threads).
 //! - `os.register_at_fork` handlers, registered at module init ([`register`]):
 //!   `before` raises `FORKING` and then waits until every lane of every live
 //!   pool is seen unlocked; from then on no thread without the GIL can get

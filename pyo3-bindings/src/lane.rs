@@ -58,7 +58,7 @@
 //! `locked`. Where `membarrier` is missing (not Linux, or older than 4.14)
 //! no lane is owned and every call takes `locked`; `make test` runs the
 //! Python suite a second time that way (`ARENAPOOL_NO_MEMBARRIER=1`).
-
+//!
 //! # What the lock also gives
 //!
 //! - **Close**: `close()` takes each lane in turn and marks it shut;
@@ -324,28 +324,10 @@ impl Lane {
     /// is open.
     #[inline]
     fn lock(&self, caller: Caller, owner: bool) -> LaneGuard<'_> {
-        if owner && self.owned.load(Ordering::Relaxed) {
-            // The owner never enters twice (no lane is entered from inside
-            // one): a second guard would alias the first.
-            debug_assert!(!self.busy.load(Ordering::Relaxed));
-            self.busy.store(true, Ordering::Relaxed);
-            // The light side of the asymmetric barrier: the compiler keeps
-            // the store above before the loads below; the processor's
-            // reordering of them is undone by `membarrier::heavy`, which
-            // `disown` and `fork::before` call after their own stores. So
-            // either this thread sees `owned` cleared (or the fork), or they
-            // see `busy` set and wait for it to be cleared.
-            compiler_fence(Ordering::SeqCst);
-            if self.owned.load(Ordering::Relaxed)
-                && (caller == Caller::HoldsGil || !fork::forking())
-            {
-                return LaneGuard {
-                    lane: self,
-                    owner: true,
-                    _not_send: PhantomData,
-                };
+        if owner {
+            if let Some(guard) = self.enter_owned(caller == Caller::Unknown) {
+                return guard;
             }
-            self.busy.store(false, Ordering::Release);
         }
         // SeqCst: with `fork::before` raising FORKING (SeqCst) and then
         // reading each lane's lock (SeqCst), either this thread sees the
@@ -357,6 +339,36 @@ impl Lane {
             self.locked.store(false, Ordering::Release);
         }
         self.lock_slow(caller, owner)
+    }
+
+    /// The owner's way in, while the lane is owned: `None` if it is not (any
+    /// more), or if `gated` (the caller may be without the GIL) and a fork
+    /// is under way; the caller then takes `locked`.
+    #[inline]
+    fn enter_owned(&self, gated: bool) -> Option<LaneGuard<'_>> {
+        if !self.owned.load(Ordering::Relaxed) {
+            return None;
+        }
+        // The owner never enters twice (no lane is entered from inside
+        // one): a second guard would alias the first.
+        debug_assert!(!self.busy.load(Ordering::Relaxed));
+        self.busy.store(true, Ordering::Relaxed);
+        // The light side of the asymmetric barrier: the compiler keeps the
+        // store above before the loads below; the processor's reordering of
+        // them is undone by `membarrier::heavy`, which `disown` and
+        // `fork::before` call after their own stores. So either this thread
+        // sees `owned` cleared (or the fork), or they see `busy` set and
+        // wait for it to be cleared.
+        compiler_fence(Ordering::SeqCst);
+        if self.owned.load(Ordering::Relaxed) && !(gated && fork::forking()) {
+            return Some(LaneGuard {
+                lane: self,
+                owner: true,
+                _not_send: PhantomData,
+            });
+        }
+        self.busy.store(false, Ordering::Release);
+        None
     }
 
     /// The guard of a thread that took `locked`: a thread other than the
@@ -421,18 +433,10 @@ impl Lane {
         if fork::forking() {
             return None;
         }
-        if owner && self.owned.load(Ordering::Relaxed) {
-            self.busy.store(true, Ordering::Relaxed);
-            // As in `lock`.
-            compiler_fence(Ordering::SeqCst);
-            if self.owned.load(Ordering::Relaxed) && !fork::forking() {
-                return Some(LaneGuard {
-                    lane: self,
-                    owner: true,
-                    _not_send: PhantomData,
-                });
+        if owner {
+            if let Some(guard) = self.enter_owned(true) {
+                return Some(guard);
             }
-            self.busy.store(false, Ordering::Release);
         }
         let mut spins = 0u32;
         loop {
@@ -460,6 +464,7 @@ impl Lane {
         self.locked.load(Ordering::SeqCst) || self.busy.load(Ordering::SeqCst)
     }
 }
+
 thread_local! {
     /// This thread's slot, given on its first call into any pool: its lane
     /// is `slot % LANES`, and it owns that lane if `slot < LANES`.
@@ -488,12 +493,12 @@ static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 #[inline]
 fn my_slot() -> usize {
     SLOT.try_with(|slot| {
-        let mut index = slot.get();
-        if index == usize::MAX {
-            index = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
-            slot.set(index);
+        let mut mine = slot.get();
+        if mine == usize::MAX {
+            mine = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+            slot.set(mine);
         }
-        index
+        mine
     })
     // A thread whose locals are being destroyed may use any lane, owning
     // none.
@@ -638,10 +643,12 @@ impl LaneSet {
     /// As [`enter`](Self::enter) for a thread that released the GIL: `Err`
     /// if a fork is under way (the caller takes the GIL back and enters as
     /// [`Caller::HoldsGil`] rather than wait for a fork that may need it).
-    pub fn enter_detached<'a>(&self, lane: &'a Lane) -> Result<Option<LaneGuard<'a>>, Forking> {
-        let guard = lane
-            .lock_unless_forking(Seat::owns(lane.index))
-            .ok_or(Forking)?;
+    pub fn enter_detached<'a>(
+        &self,
+        lane: &'a Lane,
+        owner: bool,
+    ) -> Result<Option<LaneGuard<'a>>, Forking> {
+        let guard = lane.lock_unless_forking(owner).ok_or(Forking)?;
         Ok((guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard))
     }
 

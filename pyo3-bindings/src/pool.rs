@@ -13,7 +13,7 @@ use pyo3::{ffi, Borrowed};
 use crate::allocation::Allocation;
 use crate::errors::{alloc_error, closed};
 use crate::heap_type::{self, fastcall_method, guarded, size_arg};
-use crate::lane::{Caller, LaneGuard, LaneSet, LaneState};
+use crate::lane::{Caller, LaneGuard, LaneSet, LaneState, Seat};
 use crate::listed::{self, ALIGN};
 
 /// Requests at least this large release the GIL while the engine zeroes or
@@ -78,18 +78,18 @@ impl Pool {
         f: impl FnOnce(usize, &mut LaneState) -> R + Send,
     ) -> PyResult<R> {
         let pick = || match index {
-            Some(index) => (index, self.lanes.get_or_make(index)),
+            Some(index) => (index, self.lanes.get_or_make(index), Seat::owns(index)),
             None => {
                 let (seat, lane) = self.lanes.mine();
-                (seat.index, lane)
+                (seat.index, lane, seat.owner)
             }
         };
         let mut f = Some(f);
         if large {
             // The lane is picked holding the GIL (making it may register the
             // set: see `LaneSet::register`).
-            let (index, lane) = pick();
-            let done = py.detach(|| match self.lanes.enter_detached(lane) {
+            let (index, lane, owner) = pick();
+            let done = py.detach(|| match self.lanes.enter_detached(lane, owner) {
                 Ok(Some(mut guard)) => Ok(f.take().map(|f| f(index, &mut guard))),
                 Ok(None) => Ok(None),
                 Err(forking) => Err(forking),
@@ -98,10 +98,10 @@ impl Pool {
                 return done.ok_or_else(closed);
             }
         }
-        let (index, lane) = pick();
+        let (index, lane, owner) = pick();
         let mut guard = self
             .lanes
-            .enter(lane, Caller::HoldsGil)
+            .enter_as(lane, Caller::HoldsGil, owner)
             .ok_or_else(closed)?;
         // `f` is still here: the detached attempt gave up before using it.
         let f = f.take().ok_or_else(closed)?;
