@@ -214,3 +214,30 @@ fn a_large_free_block_becomes_room_for_small_ones() {
     assert_eq!(after.live_bytes, before.live_bytes + 16 * n);
     assert_eq!(after.live_allocations, kept.len() + 1);
 }
+
+#[test]
+fn a_reused_block_of_any_small_run_time_size_is_zeroed_and_its_neighbours_kept() {
+    // Sizes known only at run time are zeroed inline up to 64 bytes (a few
+    // stores that may overlap), `memset` beyond: every size, from a free
+    // list whose block held other bytes, with both neighbours watched.
+    let pool = Pool::new();
+    for size in 1..=80 {
+        let size = std::hint::black_box(size);
+        let mut before = pool.alloc(1, size);
+        let mut block = pool.alloc(1, size);
+        let mut after = pool.alloc(1, size);
+        block.fill(0xAA);
+        let at = Handle::as_ptr(&block) as *const u8;
+        pool.free(block); // not the newest: to its free list
+        before.fill(0x55);
+        after.fill(0x55);
+        let again = pool.alloc(1, size);
+        assert_eq!(Handle::as_ptr(&again) as *const u8, at, "size {size}");
+        assert!(again.iter().all(|&b| b == 0), "size {size}");
+        assert!(before.iter().chain(after.iter()).all(|&b| b == 0x55), "size {size}");
+        for b in [before, again, after] {
+            pool.free(b);
+        }
+    }
+    assert_eq!(pool.size(), 0);
+}

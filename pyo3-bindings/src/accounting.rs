@@ -99,6 +99,19 @@ impl Tracked {
         result
     }
 
+    /// Runs `f` on the engine without reporting: for calls that never
+    /// change its reserved bytes (`RawPool::alloc_fast`, `dealloc_fast`), on
+    /// the C API's fast path. A debug build checks that they did not.
+    #[inline(always)]
+    pub fn steady<R>(&mut self, f: impl FnOnce(&mut RawPool) -> R) -> R {
+        #[cfg(debug_assertions)]
+        let before = self.raw.reserved_bytes();
+        let result = f(&mut self.raw);
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(self.raw.reserved_bytes(), before, "a steady call reserved");
+        result
+    }
+
     pub fn raw(&self) -> &RawPool {
         &self.raw
     }

@@ -180,6 +180,24 @@ unsafe extern "C" fn alloc_or_raise(
     number: usize,
     elem_size: usize,
 ) -> *mut c_void {
+    // SAFETY: the caller's contract.
+    if let Some(pool) = unsafe { pool_ref(pool) } {
+        if let Some(block) = pool.c_alloc_fast(number, elem_size, Caller::HoldsGil) {
+            return out(block);
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { alloc_or_raise_slow(pool, number, elem_size) }
+}
+
+/// [`alloc_or_raise`] past its fast path (see `Pool::c_alloc_fast`).
+///
+/// # Safety
+///
+/// As for [`alloc_or_raise`].
+#[cold]
+#[inline(never)]
+unsafe fn alloc_or_raise_slow(pool: *const Pool, number: usize, elem_size: usize) -> *mut c_void {
     // SAFETY: the caller holds the GIL (declared without `nogil`).
     let py = unsafe { Python::assume_attached() };
     // SAFETY: the caller's contract.
@@ -233,6 +251,24 @@ unsafe extern "C" fn realloc_or_raise(
 ///
 /// As for [`alloc_or_raise`].
 unsafe extern "C" fn free_or_raise(pool: *const Pool, block: *mut c_void) -> c_int {
+    // SAFETY: the caller's contract.
+    if let Some(pool) = unsafe { pool_ref(pool) } {
+        if pool.c_free_fast(block.cast(), Caller::HoldsGil) {
+            return 0;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { free_or_raise_slow(pool, block) }
+}
+
+/// [`free_or_raise`] past its fast path (see `Pool::c_free_fast`).
+///
+/// # Safety
+///
+/// As for [`alloc_or_raise`].
+#[cold]
+#[inline(never)]
+unsafe fn free_or_raise_slow(pool: *const Pool, block: *mut c_void) -> c_int {
     // SAFETY: the caller holds the GIL (declared without `nogil`).
     let py = unsafe { Python::assume_attached() };
     // SAFETY: the caller's contract.
@@ -263,6 +299,16 @@ unsafe extern "C" fn pool_alloc(pool: *const Pool, number: usize, elem_size: usi
     let Some(pool) = (unsafe { pool_ref(pool) }) else {
         return ptr::null_mut();
     };
+    match pool.c_alloc_fast(number, elem_size, Caller::Unknown) {
+        Some(block) => out(block),
+        None => pool_alloc_slow(pool, number, elem_size),
+    }
+}
+
+/// [`pool_alloc`] past its fast path.
+#[cold]
+#[inline(never)]
+fn pool_alloc_slow(pool: &Pool, number: usize, elem_size: usize) -> *mut c_void {
     pool.c_alloc(number, elem_size, Caller::Unknown)
         .map_or(ptr::null_mut(), out)
 }
@@ -297,6 +343,16 @@ unsafe extern "C" fn pool_free(pool: *const Pool, block: *mut c_void) -> c_int {
     let Some(pool) = (unsafe { pool_ref(pool) }) else {
         return -1;
     };
+    if pool.c_free_fast(block.cast(), Caller::Unknown) {
+        return 0;
+    }
+    pool_free_slow(pool, block)
+}
+
+/// [`pool_free`] past its fast path.
+#[cold]
+#[inline(never)]
+fn pool_free_slow(pool: &Pool, block: *mut c_void) -> c_int {
     match pool.c_free(block.cast(), Caller::Unknown) {
         Ok(()) => 0,
         Err(_) => -1,

@@ -530,16 +530,15 @@ unsafe fn pool_free_body(pool: *mut PoolObject, block: *mut c_void) {
     let address = block.addr();
     // SAFETY: as in `pool_alloc`.
     let freed = match unsafe { backing(pool) } {
-        Backing::Arena { tracked, blocks } => {
-            match (NonNull::new(block.cast::<u8>()), blocks.get(address)) {
-                (Some(block), Some(nbytes)) => {
-                    // SAFETY: just looked up in the registry of this engine.
-                    unsafe { listed::free(tracked, blocks, block, nbytes) };
-                    Some(nbytes)
-                }
-                _ => None,
-            }
-        }
+        Backing::Arena { tracked, blocks } => NonNull::new(block.cast::<u8>()).and_then(|block| {
+            // SAFETY: the pool's registry lists the blocks of its engine.
+            unsafe { listed::free_fast(tracked, blocks, block) }.or_else(|| {
+                let nbytes = blocks.get(address)?;
+                // SAFETY: just looked up in the registry of this engine.
+                unsafe { listed::free(tracked, blocks, block, nbytes) };
+                Some(nbytes)
+            })
+        }),
         // SAFETY: as in `pool_alloc`.
         Backing::Custom { .. } => unsafe { custom_free(pool, block) },
     };

@@ -325,21 +325,41 @@ impl Lane {
     /// is open.
     #[inline]
     fn lock(&self, caller: Caller, owner: bool) -> LaneGuard<'_> {
+        match self.try_lock(caller, owner) {
+            Some(guard) => guard,
+            None => self.lock_slow(caller, owner),
+        }
+    }
+
+    /// [`lock`](Self::lock)'s first attempt, which calls nothing: the
+    /// owner's way in, or one `xchg` that finds the lock free. `None`, with
+    /// nothing held, if the lock is taken, a fork is under way (for a caller
+    /// that may be without the GIL), or the lane is still owned by another
+    /// thread (ending that is `lock_slow`'s work).
+    #[inline(always)]
+    fn try_lock(&self, caller: Caller, owner: bool) -> Option<LaneGuard<'_>> {
         if owner {
             if let Some(guard) = self.enter_owned(caller == Caller::Unknown) {
-                return guard;
+                return Some(guard);
             }
         }
         // SeqCst: with `fork::before` raising FORKING (SeqCst) and then
         // reading each lane's lock (SeqCst), either this thread sees the
         // fork below or the fork sees this lock held and waits for it.
-        if !self.locked.swap(true, Ordering::SeqCst) {
-            if caller == Caller::HoldsGil || !fork::forking() {
-                return self.locked_guard(owner);
-            }
-            self.locked.store(false, Ordering::Release);
+        if self.locked.swap(true, Ordering::SeqCst) {
+            return None;
         }
-        self.lock_slow(caller, owner)
+        if (caller == Caller::HoldsGil || !fork::forking())
+            && (owner || !self.owned.load(Ordering::Relaxed))
+        {
+            return Some(LaneGuard {
+                lane: self,
+                owner: false,
+                _not_send: PhantomData,
+            });
+        }
+        self.locked.store(false, Ordering::Release);
+        None
     }
 
     /// The owner's way in, while the lane is owned: `None` if it is not (any
@@ -641,6 +661,21 @@ impl LaneSet {
         (guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard)
     }
 
+    /// As [`enter_as`](Self::enter_as) without waiting or calling anything
+    /// (the C API's fast paths): `None` also when the lane's lock is taken,
+    /// a fork is under way or another thread still owns the lane, and the
+    /// caller then takes the long way.
+    #[inline(always)]
+    pub fn enter_fast<'a>(
+        &self,
+        lane: &'a Lane,
+        caller: Caller,
+        owner: bool,
+    ) -> Option<LaneGuard<'a>> {
+        let guard = lane.try_lock(caller, owner)?;
+        (guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard)
+    }
+
     /// As [`enter`](Self::enter) for a thread that released the GIL: `Err`
     /// if a fork is under way (the caller takes the GIL back and enters as
     /// [`Caller::HoldsGil`] rather than wait for a fork that may need it).
@@ -658,6 +693,16 @@ impl LaneSet {
     pub fn mine(&self) -> (Seat, &Lane) {
         let seat = Seat::mine();
         (seat, self.get_or_make(seat.index))
+    }
+
+    /// This thread's seat and lane, if the lane is made (the C API's fast
+    /// paths, which leave making it to the long way).
+    #[inline(always)]
+    pub fn mine_made(&self) -> Option<(Seat, &Lane)> {
+        let seat = Seat::mine();
+        let lane = self.lanes[seat.index % LANES].load(Ordering::SeqCst);
+        // SAFETY: as in `get_or_make`.
+        (!lane.is_null()).then(|| (seat, unsafe { &*lane }))
     }
 
     /// Lane `index` (< `LANES`), made if need be.

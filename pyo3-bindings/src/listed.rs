@@ -20,7 +20,7 @@
 use std::alloc::Layout;
 use std::ptr::{self, NonNull};
 
-use arenapool::raw::RawPool;
+use arenapool::raw::{RawPool, SMALL_MAX};
 use arenapool::AllocError;
 
 use crate::accounting::Tracked;
@@ -45,22 +45,75 @@ fn listed_layout(nbytes: usize) -> Layout {
     unsafe { Layout::from_size_align_unchecked(nbytes.max(1), ALIGN) }
 }
 
-/// `nbytes` zeroed bytes, 16-byte aligned, listed in `blocks`.
-#[inline]
+/// `nbytes` zeroed bytes, 16-byte aligned, listed in `blocks`: by
+/// [`alloc_fast`] if it can, else out of line.
+#[inline(always)]
 pub fn alloc(
     tracked: &mut Tracked,
     blocks: &mut Registry,
     nbytes: usize,
 ) -> Result<NonNull<u8>, AllocError> {
+    match alloc_fast(tracked, blocks, nbytes) {
+        Some(block) => Ok(block),
+        None => alloc_slow(tracked, blocks, nbytes),
+    }
+}
+
+/// [`alloc`]'s fast path, which calls nothing: a small block from the
+/// engine's own fast path (which never changes the reserve, so there is
+/// nothing to report), listed where the registry has room already. `None`,
+/// with nothing changed, when either needs more: the caller then calls
+/// [`alloc`].
+#[inline(always)]
+pub fn alloc_fast(
+    tracked: &mut Tracked,
+    blocks: &mut Registry,
+    nbytes: usize,
+) -> Option<NonNull<u8>> {
+    let layout = layout_of(nbytes).ok()?;
+    let block = tracked.steady(|raw| raw.alloc_fast(layout, true))?;
+    if blocks.insert_fast(block.as_ptr().addr(), nbytes) {
+        return Some(block);
+    }
+    // The registry needs room made: the block goes back (it was the head
+    // of its free list or the newest of the span, and is again), and the
+    // long way makes it anew.
+    // SAFETY: just made by this engine with `layout`, unused, not listed.
+    let freed = tracked.steady(|raw| unsafe { raw.dealloc_fast(block, layout) });
+    debug_assert!(freed, "alloc_fast made a block dealloc_fast refuses");
+    None
+}
+
+/// [`alloc`] past its fast path.
+#[cold]
+#[inline(never)]
+fn alloc_slow(
+    tracked: &mut Tracked,
+    blocks: &mut Registry,
+    nbytes: usize,
+) -> Result<NonNull<u8>, AllocError> {
     let layout = layout_of(nbytes)?;
-    let block = tracked.with(|raw| -> Result<NonNull<u8>, AllocError> {
-        let block = raw.alloc(layout)?;
+    let block = tracked.with(|raw| raw.alloc(layout))?;
+    list_made(tracked, blocks, block, layout, nbytes)
+}
+
+/// Lists `block`, just made with `layout` for `nbytes` and not listed yet,
+/// making the registry's room first; on an error the block is freed and
+/// nothing changed.
+fn list_made(
+    tracked: &mut Tracked,
+    blocks: &mut Registry,
+    block: NonNull<u8>,
+    layout: Layout,
+    nbytes: usize,
+) -> Result<NonNull<u8>, AllocError> {
+    tracked.with(|raw| {
         if let Err(err) = blocks.prepare(raw, block.as_ptr().addr(), nbytes) {
             // SAFETY: just made by this engine with `layout`, unused.
             unsafe { raw.dealloc(block, layout) };
             return Err(err);
         }
-        Ok(block)
+        Ok(())
     })?;
     blocks.insert(block.as_ptr().addr(), nbytes);
     Ok(block)
@@ -160,4 +213,31 @@ pub unsafe fn free(
         // engine with this layout, now unlisted, so freed once.
         unsafe { raw.dealloc(RawPool::rederive(block), listed_layout(nbytes)) };
     });
+}
+
+/// Frees `block` if it is listed, small, and the lookup is quick
+/// ([`Registry::take_fast`]), giving its size; calls nothing. `None`, with
+/// nothing changed, otherwise, and the caller looks it up the long way
+/// ([`Registry::get`], then [`free`]). A pointer not listed is never read.
+///
+/// # Safety
+///
+/// `blocks` lists the blocks of `tracked`'s engine (as every lane's and
+/// cymem-compatible pool's pair does).
+#[inline(always)]
+pub unsafe fn free_fast(
+    tracked: &mut Tracked,
+    blocks: &mut Registry,
+    block: NonNull<u8>,
+) -> Option<usize> {
+    let nbytes = blocks.take_fast(block.as_ptr().addr(), SMALL_MAX)?;
+    let layout = listed_layout(nbytes);
+    // The address was listed (just unlisted): a live block of this engine
+    // (caller) with this layout, so freed once, here; a small one, which
+    // `dealloc_fast` frees.
+    let block = RawPool::rederive(block);
+    // SAFETY: as argued above.
+    let freed = tracked.steady(|raw| unsafe { raw.dealloc_fast(block, layout) });
+    debug_assert!(freed, "a small listed block that dealloc_fast refused");
+    Some(nbytes)
 }

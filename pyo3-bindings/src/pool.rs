@@ -157,8 +157,23 @@ impl From<AllocError> for CError {
 /// other pointer is refused without being dereferenced; the block is then
 /// freed or resized in the lane that made it. On an error nothing changed.
 impl Pool {
+    /// [`c_alloc`](Self::c_alloc)'s fast path, which calls nothing: this
+    /// thread's lane entered without waiting, a small block from its
+    /// engine's fast path, listed where the registry has room. `None`, with
+    /// nothing changed, when any step needs more (an overflowing size too):
+    /// the caller then calls `c_alloc`, which does it all or says why not.
+    #[inline(always)]
+    pub fn c_alloc_fast(&self, number: usize, elem_size: usize, caller: Caller) -> Option<Block> {
+        let nbytes = number.checked_mul(elem_size)?;
+        let (seat, lane) = self.lanes.mine_made()?;
+        let mut lane = self.lanes.enter_fast(lane, caller, seat.owner)?;
+        let LaneState {
+            tracked, c_blocks, ..
+        } = &mut *lane;
+        listed::alloc_fast(tracked, c_blocks, nbytes).map(Block)
+    }
+
     /// `number * elem_size` zeroed bytes, 16-byte aligned, listed.
-    #[inline]
     pub fn c_alloc(
         &self,
         number: usize,
@@ -236,13 +251,36 @@ impl Pool {
         Ok(Block(moved))
     }
 
+    /// [`c_free`](Self::c_free)'s fast path, which calls nothing: `true`
+    /// if the block was listed in this thread's lane, entered without
+    /// waiting, and small, and is freed. `false`, with nothing changed,
+    /// otherwise — for a pointer not ours too: the caller then calls
+    /// `c_free`, which looks in every lane and says why not.
+    #[inline(always)]
+    pub fn c_free_fast(&self, ptr: *mut u8, caller: Caller) -> bool {
+        let Some(block) = NonNull::new(ptr) else {
+            return false;
+        };
+        let Some((seat, lane)) = self.lanes.mine_made() else {
+            return false;
+        };
+        let Some(mut lane) = self.lanes.enter_fast(lane, caller, seat.owner) else {
+            return false;
+        };
+        lane.note_peak();
+        let LaneState {
+            tracked, c_blocks, ..
+        } = &mut *lane;
+        // SAFETY: a lane's registry lists the blocks of its engine.
+        unsafe { listed::free_fast(tracked, c_blocks, block) }.is_some()
+    }
+
     /// Frees a listed block.
-    #[inline]
     pub fn c_free(&self, ptr: *mut u8, caller: Caller) -> Result<(), CError> {
         let Some(block) = NonNull::new(ptr) else {
             return Err(CError::NotOurs);
         };
-        let address = ptr.addr();
+        let address = block.as_ptr().addr();
         if address % ALIGN != 0 {
             return Err(CError::NotOurs); // every block is 16-aligned
         }

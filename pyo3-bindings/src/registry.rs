@@ -372,6 +372,88 @@ impl Registry {
         }
     }
 
+    /// Lists a block of `size` bytes at `address` if that needs no room
+    /// made: a free place among the few entries, or the leaf used last
+    /// already holding an entry of the address's region. `false`, with
+    /// nothing changed, otherwise: the caller then goes the long way
+    /// ([`prepare`](Self::prepare), then [`insert`](Self::insert)).
+    #[inline(always)]
+    pub fn insert_fast(&mut self, address: usize, size: usize) -> bool {
+        if size >= (HUGE - 1) as usize {
+            return false;
+        }
+        if !self.leafy {
+            let Some(entry) = self.few.get_mut(self.few_len) else {
+                return false;
+            };
+            *entry = (address, size);
+            self.few_len += 1;
+            self.zero_size += usize::from(size == 0);
+            return true;
+        }
+        let (region, slot) = split(address);
+        let Some((last, leaf)) = self.last else {
+            return false;
+        };
+        if last != region {
+            return false;
+        }
+        // SAFETY: the last leaf used is a live leaf of this registry (it is
+        // forgotten when its leaf goes); `slot < SLOTS`.
+        unsafe {
+            let count = Self::cell(leaf, SLOTS);
+            if *count == 0 {
+                return false; // an empty leaf: `insert` counts it out
+            }
+            *count += 1;
+            *Self::cell(leaf, slot) = size as u32 + 1;
+        }
+        self.zero_size += usize::from(size == 0);
+        true
+    }
+
+    /// Looks a block of at most `max` bytes up and unlists it in one go,
+    /// if that is quick: among the few entries, or in the leaf used last
+    /// where the block is not its last entry. `None`, with nothing changed,
+    /// otherwise — for a block that is not listed too: the caller then goes
+    /// the long way ([`get`](Self::get), then [`remove`](Self::remove)).
+    /// Reads only the registry.
+    #[inline(always)]
+    pub fn take_fast(&mut self, address: usize, max: usize) -> Option<usize> {
+        if address % 16 != 0 {
+            return None; // every block is 16-aligned
+        }
+        if !self.leafy {
+            let i = self.few_index(address)?;
+            let size = self.few[i].1;
+            if size > max {
+                return None;
+            }
+            self.few_len -= 1;
+            self.few.swap(i, self.few_len);
+            self.zero_size -= usize::from(size == 0);
+            return Some(size);
+        }
+        let (region, slot) = split(address);
+        let (last, leaf) = self.last?;
+        if last != region {
+            return None;
+        }
+        // SAFETY: as in `insert_fast`.
+        unsafe {
+            let entry = *Self::cell(leaf, slot);
+            let count = Self::cell(leaf, SLOTS);
+            if entry == 0 || entry == HUGE || entry as usize - 1 > max || *count == 1 {
+                return None; // not listed, too large, or the leaf's last entry
+            }
+            *count -= 1;
+            *Self::cell(leaf, slot) = 0;
+            let size = entry as usize - 1;
+            self.zero_size -= usize::from(size == 0);
+            Some(size)
+        }
+    }
+
     /// Unlists a listed block of `size` bytes (as [`get`](Self::get) just
     /// gave it); frees its leaf into `raw` if that leaves more than
     /// [`SPARE_LEAVES`] empty ones. A block not listed is left alone.

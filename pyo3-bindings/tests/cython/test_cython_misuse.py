@@ -23,12 +23,14 @@ class Probe:
     """A pool with a few live blocks of each kind, filled with known bytes,
     to check that a misuse changed nothing."""
 
-    def __init__(self, shim, limit=None):
+    def __init__(self, shim, limit=None, small=0):
         self.shim = shim
         self.pool = arenapool.Pool(limit=limit)
         self.h = shim.handle(self.pool)
         self.blocks = []
-        for i, n in enumerate([1, 24, 100, 5000, 0]):
+        # `small` more 16-byte blocks: past the registry's few entries (8),
+        # its blocks are listed in leaves, looked up by address arithmetic.
+        for i, n in enumerate([1, 24, 100, 5000, 0] + [16] * small):
             p = shim.alloc_or_raise(self.h, 1, n)
             shim.fill(p, n, 0x40 + i)
             self.blocks.append((p, n, 0x40 + i))
@@ -83,10 +85,16 @@ def test_another_pools_pointer_is_refused_in_both_pools_state(shim):
     assert shim.free_(other.h, theirs) == 0
 
 
-def test_pointers_that_are_not_block_starts_are_refused(shim):
-    probe = Probe(shim)
+@pytest.mark.parametrize("small", [0, 20], ids=["few", "leaves"])
+def test_pointers_that_are_not_block_starts_are_refused(shim, small):
+    probe = Probe(shim, small=small)
     start, n, _ = probe.blocks[3]
-    for bad in (start + 16, start + 1, start - 16, probe.py.address, 0, 16, 2**64 - 16):
+    mid, _, _ = probe.blocks[2]  # 100 bytes: granules after its first are inside it
+    inside = [mid + 16, mid + 32, mid + 8, mid + 4]
+    if small:
+        first, _, _ = probe.blocks[5]  # a 16-byte block among its neighbours
+        inside += [first + 8, first + 1, first + 15]
+    for bad in inside + [start + 16, start + 1, start - 16, probe.py.address, 0, 16, 2**64 - 16]:
         assert shim.free_(probe.h, bad) == -1, hex(bad)
         with pytest.raises(InvalidAllocationError):
             shim.free_or_raise(probe.h, bad)
@@ -97,8 +105,9 @@ def test_pointers_that_are_not_block_starts_are_refused(shim):
     assert probe.unchanged()
 
 
-def test_double_free_and_realloc_of_a_freed_pointer(shim):
-    probe = Probe(shim)
+@pytest.mark.parametrize("small", [0, 20], ids=["few", "leaves"])
+def test_double_free_and_realloc_of_a_freed_pointer(shim, small):
+    probe = Probe(shim, small=small)
     p = shim.alloc(probe.h, 3, 8)
     assert shim.free_(probe.h, p) == 0
     probe.resnap()
