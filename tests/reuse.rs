@@ -234,7 +234,10 @@ fn a_reused_block_of_any_small_run_time_size_is_zeroed_and_its_neighbours_kept()
         let again = pool.alloc(1, size);
         assert_eq!(Handle::as_ptr(&again) as *const u8, at, "size {size}");
         assert!(again.iter().all(|&b| b == 0), "size {size}");
-        assert!(before.iter().chain(after.iter()).all(|&b| b == 0x55), "size {size}");
+        assert!(
+            before.iter().chain(after.iter()).all(|&b| b == 0x55),
+            "size {size}"
+        );
         for b in [before, again, after] {
             pool.free(b);
         }

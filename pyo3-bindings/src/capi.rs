@@ -26,6 +26,16 @@
 //!   memory). Code that wants the GIL released for a large block calls a
 //!   plain form in a `with nogil:` block.
 //!
+//! The `_or_raise` forms work in the pool's GIL lane, the plain forms in
+//! their thread's (see "The GIL's lane" in `crate::lane`); a block is freed
+//! or resized in the lane that made it, whichever form is called.
+//!
+//! Each function tries its fast path first (`Pool::c_alloc_fast`,
+//! `Pool::c_free_fast`: no call, no wait, nothing changed unless it
+//! succeeds) and otherwise calls a cold body that does everything, errors
+//! included: the fast path then needs no register saves for the calls it
+//! does not make.
+//!
 //! Either kind waits for a lane's lock (`crate::lane`) and nothing else. A
 //! thread in a plain form never needs the GIL while it waits for or holds a
 //! lane, and holds one lane at a time, so a thread that holds the GIL and
@@ -38,7 +48,10 @@
 //! object, given by `arenapool_c_pool` while the pool is open. It stays a
 //! valid argument while that Python object lives: after `close()` the calls
 //! fail cleanly (NULL / -1, size 0). It does not keep the object alive (as a
-//! cymem pointer does not keep its `Pool`): its owner must.
+//! cymem pointer does not keep its `Pool`): its owner must. It belongs to
+//! the interpreter that made the pool (arenapool imports only in the main
+//! one): the `_or_raise` forms count on the GIL they hold being the
+//! pool's, and a sub-interpreter with a GIL of its own has another.
 //!
 //! All the engine work of these functions is in the `c_*` methods of
 //! [`Pool`]; this module only converts and raises.

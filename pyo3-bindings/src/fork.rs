@@ -187,6 +187,15 @@ pub fn attached() -> bool {
     true
 }
 
+/// Whether this thread surely holds the GIL: [`attached`] where the exact
+/// thread-state getter was found, else `false` (the `PyGILState_Check`
+/// fallback may answer yes on a thread that does not hold it). For what
+/// a wrong yes would make unsound (ownership of the GIL's lane, see
+/// `crate::lane`); a wrong no costs only a lock.
+pub fn surely_attached() -> bool {
+    !GET_UNCHECKED.load(SeqCst).is_null() && attached()
+}
+
 /// `os.register_at_fork(before=...)`: closes the gate and waits for every
 /// lane to be free. Runs on the forking thread, with the GIL.
 #[pyfunction]

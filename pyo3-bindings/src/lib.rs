@@ -35,9 +35,17 @@ fn total_reserved() -> usize {
     accounting::total()
 }
 
-// The engine's safety never rests on the GIL (lanes lock themselves), but
-// some orderings and the fork gate's shortcut for GIL holders do: see the
-// README's "Free-threaded CPython". Stated, not left to PyO3's default.
+/// _lanes(pool) -> list[tuple[int, bool]]: each lane the pool made, by
+/// index (16 is the GIL's), and whether it is still owned. For the tests.
+#[pyfunction]
+fn _lanes(pool: &Bound<'_, pool::Pool>) -> Vec<(usize, bool)> {
+    pool.get().lane_ownership()
+}
+
+// The engine's safety rests on the GIL in one place, the GIL's lane (whose
+// owner is whoever holds it: `lane`), and some orderings and the fork gate's
+// shortcut for GIL holders do too: see the README's "Free-threaded
+// CPython". Stated, not left to PyO3's default.
 #[pymodule(gil_used = true)]
 fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pool::Pool>()?;
@@ -53,7 +61,9 @@ fn _arenapool(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The C-level API's table (see `capi`); set, not `add`ed: `add` would
     // list the private name in `__all__`.
     m.setattr("_C_API", capi::capsule(m.py())?)?;
+    m.setattr("_lanes", wrap_pyfunction!(_lanes, m)?)?;
     fork::register(m)?;
+    lane::init_gil_lane(m.py())?;
     // Ask for membarrier(2) now, while importing (one thread, usually):
     // registering later, with threads running, waits out an RCU grace
     // period in the middle of some pool's first call.

@@ -13,7 +13,7 @@ use pyo3::{ffi, Borrowed};
 use crate::allocation::Allocation;
 use crate::errors::{alloc_error, closed};
 use crate::heap_type::{self, fastcall_method, guarded, size_arg};
-use crate::lane::{Caller, LaneGuard, LaneSet, LaneState, Seat};
+use crate::lane::{owner_of, Caller, LaneGuard, LaneSet, LaneState, GIL_LANE};
 use crate::listed::{self, ALIGN};
 
 /// Requests at least this large release the GIL while the engine zeroes or
@@ -77,18 +77,25 @@ impl Pool {
         large: bool,
         f: impl FnOnce(usize, &mut LaneState) -> R + Send,
     ) -> PyResult<R> {
-        let pick = || match index {
-            Some(index) => (index, self.lanes.get_or_make(index), Seat::owns(index)),
+        // Holding the GIL, a call works in the GIL's lane (new blocks) or in
+        // the block's own; released, in this thread's lane (new blocks) or
+        // the block's own unless that is the GIL's, whose owner is whoever
+        // holds the GIL: a block there is resized holding it.
+        let pick = |caller: Caller| match index {
+            Some(index) => {
+                let owner = owner_of(index, caller);
+                (index, self.lanes.get_or_make(index, owner), owner)
+            }
             None => {
-                let (seat, lane) = self.lanes.mine();
+                let (seat, lane) = self.lanes.mine(caller);
                 (seat.index, lane, seat.owner)
             }
         };
         let mut f = Some(f);
-        if large {
+        if large && index != Some(GIL_LANE) {
             // The lane is picked holding the GIL (making it may register the
             // set: see `LaneSet::register`).
-            let (index, lane, owner) = pick();
+            let (index, lane, owner) = pick(Caller::Unknown);
             let done = py.detach(|| match self.lanes.enter_detached(lane, owner) {
                 Ok(Some(mut guard)) => Ok(f.take().map(|f| f(index, &mut guard))),
                 Ok(None) => Ok(None),
@@ -98,7 +105,7 @@ impl Pool {
                 return done.ok_or_else(closed);
             }
         }
-        let (index, lane, owner) = pick();
+        let (index, lane, owner) = pick(Caller::HoldsGil);
         let mut guard = self
             .lanes
             .enter_as(lane, Caller::HoldsGil, owner)
@@ -110,7 +117,13 @@ impl Pool {
 
     /// Lane `index`, locked, if the pool is open.
     pub fn lane(&self, index: usize, caller: Caller) -> Option<LaneGuard<'_>> {
-        self.lanes.enter(self.lanes.get_or_make(index), caller)
+        let lane = self.lanes.get_or_make(index, owner_of(index, caller));
+        self.lanes.enter(lane, caller)
+    }
+
+    /// Each made lane's index and whether it is owned (for the tests).
+    pub fn lane_ownership(&self) -> Vec<(usize, bool)> {
+        self.lanes.ownership()
     }
 
     pub fn is_open(&self) -> bool {
@@ -165,7 +178,7 @@ impl Pool {
     #[inline(always)]
     pub fn c_alloc_fast(&self, number: usize, elem_size: usize, caller: Caller) -> Option<Block> {
         let nbytes = number.checked_mul(elem_size)?;
-        let (seat, lane) = self.lanes.mine_made()?;
+        let (seat, lane) = self.lanes.mine_made(caller)?;
         let mut lane = self.lanes.enter_fast(lane, caller, seat.owner)?;
         let LaneState {
             tracked, c_blocks, ..
@@ -183,7 +196,7 @@ impl Pool {
         let nbytes = number
             .checked_mul(elem_size)
             .ok_or(AllocError::SizeOverflow { number, elem_size })?;
-        let (seat, lane) = self.lanes.mine();
+        let (seat, lane) = self.lanes.mine(caller);
         let mut lane = self
             .lanes
             .enter_as(lane, caller, seat.owner)
@@ -198,7 +211,7 @@ impl Pool {
     /// The lane that lists `address`, locked, with the block's size: the
     /// caller's lane first, then the others in turn (one lock at a time).
     fn find(&self, address: usize, caller: Caller) -> Result<(LaneGuard<'_>, usize), CError> {
-        let (seat, lane) = self.lanes.mine();
+        let (seat, lane) = self.lanes.mine(caller);
         let mut guard = self
             .lanes
             .enter_as(lane, caller, seat.owner)
@@ -261,7 +274,7 @@ impl Pool {
         let Some(block) = NonNull::new(ptr) else {
             return false;
         };
-        let Some((seat, lane)) = self.lanes.mine_made() else {
+        let Some((seat, lane)) = self.lanes.mine_made(caller) else {
             return false;
         };
         let Some(mut lane) = self.lanes.enter_fast(lane, caller, seat.owner) else {

@@ -263,8 +263,18 @@ def test_a_limit_counts_the_registry_and_the_pool_serves_again(ext):
     regions = len({p // REGION for p in blocks.addresses()})
     # The leaves are within the limit: fewer blocks than 16 bytes each allow.
     assert first * 16 + regions * LEAF_BYTES <= limit
+    assert _state(pool) == (first * 16, first, first * 16)
+    # The raising forms work in the GIL's lane, which may still fit a few
+    # blocks where this thread's lane needed a new registry leaf: fill it.
+    extra = []
+    while len(extra) <= limit // 16:
+        try:
+            extra.append(shim.alloc_or_raise(h, 1, 16))
+        except MemoryError:
+            break
+    assert len(extra) * 16 < limit // 16
     state = _state(pool)
-    assert state == (first * 16, first, first * 16)
+    assert state == ((first + len(extra)) * 16, first + len(extra), (first + len(extra)) * 16)
     # Every kind of call fails cleanly at the limit, and changes nothing.
     # (Python-level: a block too large to fit; a small one may still fit
     # where a C block, which may need a registry leaf, does not.)
@@ -281,6 +291,8 @@ def test_a_limit_counts_the_registry_and_the_pool_serves_again(ext):
     assert pool.stats()["reserved_bytes"] <= limit
 
     # After the blocks are freed, the pool serves as many again.
+    for q in extra:
+        assert shim.free_(h, q) == 0
     assert blocks.free_every(h) == 0
     assert _state(pool) == (0, 0, 0)
     again = _fill_to_the_limit(pool, h, blocks)
@@ -374,3 +386,109 @@ def _raises(fn, *args):
         return fn(*args)
     except Exception as err:
         return type(err)
+
+
+# ---- the GIL's lane (lane.rs, "The GIL's lane")
+
+GIL_LANE = LANES  # lane.rs: GIL_LANE, after the thread lanes
+
+
+def _lanes(pool):
+    return dict(arenapool._arenapool._lanes(pool))
+
+
+def _ownable(shim):
+    """Whether this process owns lanes at all (membarrier(2), and not
+    ARENAPOOL_NO_MEMBARRIER): a fresh pool's first lane tells."""
+    pool = arenapool.Pool()
+    shim.free_or_raise(shim.handle(pool), shim.alloc_or_raise(shim.handle(pool), 1, 16))
+    return _lanes(pool) == {GIL_LANE: True}
+
+
+def test_gil_holders_on_any_thread_share_the_gils_lane_and_it_stays_owned(ext, workers):
+    """Fails before the GIL's lane: each Python thread allocated in the
+    lane of its own slot (so two lanes here), and the first free from the
+    other thread ended that lane's ownership for good."""
+    shim = ext.capi_shim
+    ownable = _ownable(shim)
+    pool = arenapool.Pool()
+    h = shim.handle(pool)
+    (w,) = workers(1)
+    mine = [shim.alloc_or_raise(h, 1, 16 + i) for i in range(12)]
+    theirs = [w.run(shim.alloc_or_raise, h, 1, 16 + i) for i in range(12)]
+    for i, p in enumerate(mine + theirs):
+        shim.fill(p, 16, i + 1)
+    py_mine, py_theirs = pool.alloc(1, 40), w.run(pool.alloc, 1, 40)
+    # Each thread frees what the other made, at both levels.
+    for i, p in enumerate(theirs):
+        assert shim.read(p, 16) == bytes([12 + i + 1]) * 16
+        shim.free_or_raise(h, p)
+    for i, p in enumerate(mine):
+        assert w.run(shim.read, p, 16) == bytes([i + 1]) * 16
+        w.run(shim.free_or_raise, h, p)
+    pool.free(py_theirs)
+    w.run(pool.free, py_mine)
+    assert pool.size == 0 and pool.stats()["live_allocations"] == 0
+    assert _lanes(pool) == {GIL_LANE: ownable}
+
+
+def test_a_plain_call_holding_the_gil_keeps_the_gils_lane_owned(ext):
+    """A plain form called holding the GIL (a cdef function without
+    nogil) frees a block of the GIL's lane as its owner would: found in
+    the GIL's lane after its own thread lane, with the ownership kept."""
+    shim = ext.capi_shim
+    ownable = _ownable(shim)
+    pool = arenapool.Pool()
+    h = shim.handle(pool)
+    p = shim.alloc_or_raise(h, 1, 100)
+    q = shim.alloc(h, 1, 100)  # the plain form: this thread's lane
+    assert shim.free_(h, p) == 0
+    lanes = _lanes(pool)
+    assert lanes[GIL_LANE] == ownable and len(lanes) == 2
+    assert shim.free_or_raise(h, q) == 0
+    assert pool.size == 0
+    assert _lanes(pool)[GIL_LANE] == ownable
+
+
+def test_a_nogil_free_of_a_gil_lane_block_ends_its_ownership_once(ext, workers):
+    shim, lanes = ext.capi_shim, ext.lanes_work
+    pool = arenapool.Pool()
+    h = shim.handle(pool)
+    blocks = [shim.alloc_or_raise(h, 1, 48) for _ in range(3)]
+    for i, p in enumerate(blocks):
+        shim.fill(p, 48, 0x61 + i)
+    (w,) = workers(1)
+    # Without the GIL a thread cannot be the GIL's lane's owner: it takes
+    # the lane's lock, and ends the ownership for good.
+    assert w.run(lanes.free_nogil, h, blocks[0]) == 0
+    assert _lanes(pool)[GIL_LANE] is False
+    # The lane serves on, through its lock, with every count exact.
+    more = shim.alloc_or_raise(h, 1, 48)
+    assert shim.is_zero(more, 48)
+    assert pool.size == 3 * 48
+    for i, p in enumerate(blocks[1:], 1):
+        assert shim.read(p, 48) == bytes([0x61 + i]) * 48
+        assert shim.free_or_raise(h, p) == 0
+    assert w.run(lanes.free_nogil, h, more) == 0
+    assert pool.size == 0 and pool.stats()["live_allocations"] == 0
+
+
+def test_large_python_level_blocks_work_without_the_gil_in_a_thread_lane(ext):
+    """A new block of 1 MiB or more is made with the GIL released, in this
+    thread's lane; a block of the GIL's lane grown that large is resized
+    holding the GIL, in its own lane, whose ownership stays."""
+    shim = ext.capi_shim
+    ownable = _ownable(shim)
+    pool = arenapool.Pool()
+    small = pool.alloc(1, 64)
+    memoryview(small)[:] = b"s" * 64
+    large = pool.alloc(1, 2 << 20)
+    lanes = _lanes(pool)
+    assert len(lanes) == 2 and lanes[GIL_LANE] == ownable
+    grown = pool.realloc(small, 3 << 20)
+    assert bytes(memoryview(grown)[:64]) == b"s" * 64
+    assert _lanes(pool) == lanes
+    assert pool.size == (2 << 20) + (3 << 20)
+    pool.free(grown)
+    pool.free(large)
+    assert pool.size == 0
