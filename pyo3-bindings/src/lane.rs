@@ -82,9 +82,9 @@
 //! block one Python thread made and another frees — common in Python, and
 //! what a cymem port's owner objects do — stays in an owned lane instead of
 //! ending its maker's ownership. Measured on the Cython `_or_raise` pair
-//! (`alloc(1, 16)` + `free`): 291 → 246 instructions, 16.2 → 12.8 ns. A plain
+//! (`alloc(1, 16)` + `free`): 291 → 246 instructions, 16.2 → 12.4 ns. A plain
 //! form called holding the GIL is the owner too, if it finds its block there
-//! (`owner_of` asks `fork::attached`); its own new blocks go to its thread's
+//! (`owner_of` asks `fork::surely_attached`); its own new blocks go to its thread's
 //! lane, so that `nogil` code on many threads never meets on one lane.
 //!
 //! # What the lock also gives
@@ -291,6 +291,19 @@ pub struct LaneGuard<'a> {
     _not_send: PhantomData<*const ()>,
 }
 
+impl<'a> LaneGuard<'a> {
+    /// The guard of a thread inside `lane`: by its owner's `busy` flag
+    /// (`owner`) or by `locked`.
+    #[inline(always)]
+    fn new(lane: &'a Lane, owner: bool) -> Self {
+        LaneGuard {
+            lane,
+            owner,
+            _not_send: PhantomData,
+        }
+    }
+}
+
 impl Deref for LaneGuard<'_> {
     type Target = LaneState;
     fn deref(&self) -> &LaneState {
@@ -387,11 +400,7 @@ impl Lane {
         if (caller == Caller::HoldsGil || !fork::forking())
             && (owner || !self.owned.load(Ordering::Relaxed))
         {
-            return Some(LaneGuard {
-                lane: self,
-                owner: false,
-                _not_send: PhantomData,
-            });
+            return Some(LaneGuard::new(self, false));
         }
         self.locked.store(false, Ordering::Release);
         None
@@ -417,11 +426,7 @@ impl Lane {
         // wait for it to be cleared.
         compiler_fence(Ordering::SeqCst);
         if self.owned.load(Ordering::Relaxed) && !(gated && fork::forking()) {
-            return Some(LaneGuard {
-                lane: self,
-                owner: true,
-                _not_send: PhantomData,
-            });
+            return Some(LaneGuard::new(self, true));
         }
         self.busy.store(false, Ordering::Release);
         None
@@ -434,11 +439,7 @@ impl Lane {
         if !owner && self.owned.load(Ordering::Relaxed) {
             self.disown();
         }
-        LaneGuard {
-            lane: self,
-            owner: false,
-            _not_send: PhantomData,
-        }
+        LaneGuard::new(self, false)
     }
 
     /// Ends the lane's ownership, for good; called holding `locked` by a
@@ -582,7 +583,8 @@ impl Seat {
     }
 
     /// The seat of a `caller`: the GIL's lane, owned, for one that holds
-    /// the GIL (no thread-local lookup); its thread's seat otherwise.
+    /// the GIL (no thread-local lookup) while that lane is on; its thread's
+    /// seat otherwise.
     #[inline(always)]
     pub fn of(caller: Caller) -> Seat {
         if caller == Caller::HoldsGil && gil_lane_on() {
@@ -602,8 +604,8 @@ impl Seat {
 
 /// Whether a `caller` would own lane `index` (its owner's entry, if the
 /// lane is owned): the GIL's lane is owned by whoever holds the GIL (a
-/// caller that may not, if it turns out to: `fork::attached`); a thread
-/// lane by its slot's first thread.
+/// caller that may not, if it surely does: `fork::surely_attached`); a
+/// thread lane by its slot's first thread.
 pub fn owner_of(index: usize, caller: Caller) -> bool {
     if index == GIL_LANE {
         gil_lane_on() && (caller == Caller::HoldsGil || fork::surely_attached())
@@ -744,7 +746,13 @@ impl LaneSet {
         caller: Caller,
         owner: bool,
     ) -> Option<LaneGuard<'a>> {
-        let guard = lane.lock(caller, owner);
+        self.admit(lane.lock(caller, owner))
+    }
+
+    /// A guard just taken, if its lane is open and the pool not closed (see
+    /// [`enter`](Self::enter)); dropped (the lane given back) otherwise.
+    #[inline(always)]
+    fn admit<'a>(&self, guard: LaneGuard<'a>) -> Option<LaneGuard<'a>> {
         (guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard)
     }
 
@@ -759,8 +767,7 @@ impl LaneSet {
         caller: Caller,
         owner: bool,
     ) -> Option<LaneGuard<'a>> {
-        let guard = lane.try_lock(caller, owner)?;
-        (guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard)
+        self.admit(lane.try_lock(caller, owner)?)
     }
 
     /// As [`enter`](Self::enter) for a thread that released the GIL: `Err`
@@ -771,8 +778,7 @@ impl LaneSet {
         lane: &'a Lane,
         owner: bool,
     ) -> Result<Option<LaneGuard<'a>>, Forking> {
-        let guard = lane.lock_unless_forking(owner).ok_or(Forking)?;
-        Ok((guard.open && !self.closed.load(Ordering::SeqCst)).then_some(guard))
+        Ok(self.admit(lane.lock_unless_forking(owner).ok_or(Forking)?))
     }
 
     /// The caller's seat and lane, made if need be: the GIL's lane for a

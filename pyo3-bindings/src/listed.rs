@@ -75,9 +75,9 @@ pub fn alloc_fast(
     if blocks.insert_fast(block.as_ptr().addr(), nbytes) {
         return Some(block);
     }
-    // The registry needs room made: the block goes back (it was the head
-    // of its free list or the newest of the span, and is again), and the
-    // long way makes it anew.
+    // The registry needs room made: the block goes back to the engine (to
+    // its free list, or the span if it is the newest), and the long way
+    // makes one anew.
     // SAFETY: just made by this engine with `layout`, unused, not listed.
     let freed = tracked.steady(|raw| unsafe { raw.dealloc_fast(block, layout) });
     debug_assert!(freed, "alloc_fast made a block dealloc_fast refuses");

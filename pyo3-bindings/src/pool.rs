@@ -170,8 +170,8 @@ impl From<AllocError> for CError {
 /// other pointer is refused without being dereferenced; the block is then
 /// freed or resized in the lane that made it. On an error nothing changed.
 impl Pool {
-    /// [`c_alloc`](Self::c_alloc)'s fast path, which calls nothing: this
-    /// thread's lane entered without waiting, a small block from its
+    /// [`c_alloc`](Self::c_alloc)'s fast path, which calls nothing: the
+    /// caller's lane (`LaneSet::mine`) entered without waiting, a small block from its
     /// engine's fast path, listed where the registry has room. `None`, with
     /// nothing changed, when any step needs more (an overflowing size too):
     /// the caller then calls `c_alloc`, which does it all or says why not.
@@ -265,8 +265,8 @@ impl Pool {
     }
 
     /// [`c_free`](Self::c_free)'s fast path, which calls nothing: `true`
-    /// if the block was listed in this thread's lane, entered without
-    /// waiting, and small, and is freed. `false`, with nothing changed,
+    /// if the block was listed in the caller's lane (`LaneSet::mine`),
+    /// entered without waiting, and small, and is freed. `false`, with nothing changed,
     /// otherwise — for a pointer not ours too: the caller then calls
     /// `c_free`, which looks in every lane and says why not.
     #[inline(always)]
