@@ -3,9 +3,11 @@ one run.
 
     make bench-cython        # installs cymem 2.0.x, builds, runs this
 
-Each figure is the median over REPEATS runs (each case runs once first, to
-warm memory) of the loop's time inside C divided by its count; ratios are
-cymem's time over arenapool's (above 1: arenapool is faster). The loops are
+Each figure is the median over REPEATS rounds (each case runs once first, to
+warm memory) of the loop's time inside C divided by its count; within a
+round arenapool and its peers run one after the other, and a ratio is the
+median of the per-round ratios, cymem's time over arenapool's (above 1:
+arenapool is faster), with their range. The loops are
 in bench_cython_ext.pyx, built at -O2 against the installed packages
 (cythonize with include_dirs=[arenapool.get_include()], cymem's own .pxd).
 """
@@ -57,76 +59,127 @@ def median_ns(run, count, repeats=REPEATS, warm=True):
     return statistics.median(samples)
 
 
-def threads_pairs_per_second(ext, threads, n, repeats=REPEATS, run="arenapool_pairs_nogil_span"):
-    """Pairs per second of `threads` threads, each n nogil pairs on one pool
-    (`run`: the extension's function taking (pool, n) -> (start, end))."""
-    pool = arenapool.Pool()
-    samples = []
-    for _ in range(repeats + 1):
-        spans = [None] * threads
-        barrier = threading.Barrier(threads)
+def rounds(runs, repeats=REPEATS):
+    """Each of `runs` once to warm, then `repeats` rounds that run each in
+    turn: one list of samples per run, sample k of every run taken in round
+    k. On this noisy VM the machine's speed moves over seconds; a ratio
+    taken within each round, then the median of those, compares like with
+    like where medians taken over separate blocks of runs need not."""
+    for run in runs:
+        run()
+    samples = [[] for _ in runs]
+    for _ in range(repeats):
+        for i, run in enumerate(runs):
+            gc.collect()
+            samples[i].append(run())
+    return samples
 
-        def work(i):
-            barrier.wait()
-            spans[i] = getattr(ext, run)(pool, n)
 
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
-        wall = max(end for _, end in spans) - min(start for start, _ in spans)
-        samples.append(threads * n / wall * 1e9)
-    return statistics.median(samples[1:])
+def ratio(slow, fast):
+    """The median and the range of the per-round ratios slow / fast."""
+    per_round = sorted(s / f for s, f in zip(slow, fast))
+    return statistics.median(per_round), per_round[0], per_round[-1]
+
+
+def threads_pairs_per_second(ext, pool, threads, n, run="arenapool_pairs_nogil_span"):
+    """Pairs per second of one run of `threads` threads, each n nogil pairs
+    on `pool` (`run`: the extension's function taking (pool, n) -> (start,
+    end)), from the first start to the last end."""
+    spans = [None] * threads
+    barrier = threading.Barrier(threads)
+
+    def work(i):
+        barrier.wait()
+        spans[i] = getattr(ext, run)(pool, n)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall = max(end for _, end in spans) - min(start for start, _ in spans)
+    return threads * n / wall * 1e9
 
 
 def main():
     ext = build()
     version = getattr(cymem, "__version__", None) or cymem.about.__version__
-    print(f"arenapool C-level API vs cymem {version} (cdef Pool), median of {REPEATS} runs, {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"arenapool C-level API vs cymem {version} (cdef Pool), {REPEATS} rounds, "
+        f"arenapool and its peers alternating within each, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     pool = arenapool.Pool()
     rows = []
 
-    a = median_ns(lambda: ext.arenapool_pairs_raise(pool, N), N)
-    g = median_ns(lambda: ext.arenapool_pairs_nogil(pool, N), N)
-    c = median_ns(lambda: ext.cymem_pairs(N), N)
-    libc = median_ns(lambda: ext.libc_pairs(N), N)
-    floor = median_ns(lambda: ext.lock_floor_pairs(N), N)
+    a, g, c, libc, floor = rounds(
+        [
+            lambda: ext.arenapool_pairs_raise(pool, N) / N,
+            lambda: ext.arenapool_pairs_nogil(pool, N) / N,
+            lambda: ext.cymem_pairs(N) / N,
+            lambda: ext.libc_pairs(N) / N,
+            lambda: ext.lock_floor_pairs(N) / N,
+        ]
+    )
     rows.append(
         ("alloc(1,16) + free, 1e6 (ns/pair)", a, g, c,
-         f"libc malloc+memset+free {libc:.1f}; two xchg lock/unlocks alone {floor:.1f} (a lane owner takes none)")
+         f"libc malloc+memset+free {statistics.median(libc):.1f}; two xchg lock/unlocks alone "
+         f"{statistics.median(floor):.1f} (a lane owner takes none)")
     )
 
-    a = median_ns(lambda: ext.arenapool_keep_then_drop_raise(N), N)
-    g = median_ns(lambda: ext.arenapool_keep_then_drop_nogil(N), N)
-    c = median_ns(lambda: ext.cymem_keep_then_drop(N), N)
+    a, g, c = rounds(
+        [
+            lambda: ext.arenapool_keep_then_drop_raise(N) / N,
+            lambda: ext.arenapool_keep_then_drop_nogil(N) / N,
+            lambda: ext.cymem_keep_then_drop(N) / N,
+        ]
+    )
     rows.append(("1e6 alloc(1,16) kept, owner dropped (ns/block)", a, g, c, ""))
 
-    a = median_ns(lambda: ext.arenapool_grow(GROW), GROW)
-    g = median_ns(lambda: ext.arenapool_grow_nogil(GROW), GROW)
-    c = median_ns(lambda: ext.cymem_grow(GROW), GROW, repeats=GROW_REPEATS_CYMEM, warm=False)
-    libc = median_ns(lambda: ext.libc_grow(GROW), GROW)
+    # cymem's always-moving growth takes seconds a run: its few runs come
+    # after arenapool's, and the ratio is of the medians.
+    a, g, libc = rounds(
+        [
+            lambda: ext.arenapool_grow(GROW) / GROW,
+            lambda: ext.arenapool_grow_nogil(GROW) / GROW,
+            lambda: ext.libc_grow(GROW) / GROW,
+        ]
+    )
+    c = [median_ns(lambda: ext.cymem_grow(GROW), GROW, repeats=GROW_REPEATS_CYMEM, warm=False)] * len(a)
     rows.append(
-        (f"realloc growth of a {ext.TOKEN_SIZE}-byte TokenC array to 1e5, +1 each (ns/step)", a, g, c,
-         f"libc realloc {libc:.1f}; cymem: {GROW_REPEATS_CYMEM} run(s), no warm-up")
+        (f"realloc growth of a {ext.TOKEN_SIZE}-byte TokenC array to 1e5, +1 each (ns/step)",
+         [statistics.median(a)] * len(a), g, c,
+         f"libc realloc {statistics.median(libc):.1f}; cymem: {GROW_REPEATS_CYMEM} run(s), no warm-up, "
+         "ratio of the medians")
     )
 
-    one = threads_pairs_per_second(ext, 1, N)
-    two = threads_pairs_per_second(ext, 2, N)
-    libc_one = threads_pairs_per_second(ext, 1, N, run="libc_pairs_nogil_span")
-    libc_two = threads_pairs_per_second(ext, 2, N, run="libc_pairs_nogil_span")
+    shared = arenapool.Pool()
+    one, two, libc_one, libc_two = rounds(
+        [
+            lambda: threads_pairs_per_second(ext, shared, 1, N),
+            lambda: threads_pairs_per_second(ext, shared, 2, N),
+            lambda: threads_pairs_per_second(ext, shared, 1, N, run="libc_pairs_nogil_span"),
+            lambda: threads_pairs_per_second(ext, shared, 2, N, run="libc_pairs_nogil_span"),
+        ]
+    )
 
     print()
-    print(f"| case | arenapool `_or_raise` | arenapool nogil | cymem | cymem / arenapool | note |")
+    print("| case | arenapool `_or_raise` | arenapool nogil | cymem | cymem / arenapool (range over rounds) | note |")
     print("|---|---:|---:|---:|---:|---|")
     for name, a, g, c, note in rows:
-        gs = f"{g:.1f}" if g is not None else "-"
-        print(f"| {name} | {a:.1f} | {gs} | {c:.1f} | {c / a:.2f}x | {note} |")
+        r, lo, hi = ratio(c, a)
+        print(
+            f"| {name} | {statistics.median(a):.1f} | {statistics.median(g):.1f} | {statistics.median(c):.1f} "
+            f"| {r:.2f}x ({lo:.2f}-{hi:.2f}) | {note} |"
+        )
+    r, lo, hi = ratio(two, one)
+    lr, llo, lhi = ratio(libc_two, libc_one)
     print(
-        f"| nogil alloc(1,16)+free on one shared pool (Mpairs/s) | - | 1 thread {one / 1e6:.2f}, "
-        f"2 threads {two / 1e6:.2f} ({two / one:.2f}x) | cannot run (Python dict, needs the GIL) | - | "
-        f"2 threads / 1 thread; libc malloc+memset+free: {libc_one / 1e6:.1f} and "
-        f"{libc_two / 1e6:.1f} ({libc_two / libc_one:.2f}x) |"
+        f"| nogil alloc(1,16)+free on one shared pool (Mpairs/s) | - | 1 thread {statistics.median(one) / 1e6:.1f}, "
+        f"2 threads {statistics.median(two) / 1e6:.1f}: {r:.2f}x ({lo:.2f}-{hi:.2f}) "
+        "| cannot run (Python dict, needs the GIL) | - | "
+        f"2 threads / 1 thread; libc malloc+memset+free: {statistics.median(libc_one) / 1e6:.1f} and "
+        f"{statistics.median(libc_two) / 1e6:.1f}, {lr:.2f}x ({llo:.2f}-{lhi:.2f}) |"
     )
 
 
