@@ -223,12 +223,13 @@ fn after_fork_in_parent() {
 /// before any Python `after_in_child` hook (one registered before this
 /// module was imported may use a pool). After an `os.fork()` (the gate
 /// closed) the child's only thread is the forking one, in no engine call:
-/// the lanes are unlocked (one held was a thread backing off) and the gate
-/// opens. After a bare `fork()` from C (the gate open) a lane may be held
+/// the lanes are unlocked (one held was a thread backing off), the owner
+/// slots of the threads left behind are freed, and the gate opens. After a bare `fork()` from C (the gate open) a lane may be held
 /// mid-change, and nothing is touched.
 extern "C" fn after_fork_in_child() {
     if FORKING.load(SeqCst) != 0 {
         lane::unlock_all_in_child();
+        lane::free_slots_in_child();
         FORKING.store(0, SeqCst);
     }
 }

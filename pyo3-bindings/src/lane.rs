@@ -56,7 +56,7 @@
 //! cross-thread free, `size`/`stats()` from another thread, `close()`):
 //! one system call (0.4–0.6 µs measured on the 2-CPU VM with a second
 //! thread running), once, rather than a locked instruction on every call.
-//! Threads beyond the first [`LANES`] own nothing and share lanes through
+//! Threads beyond [`LANES`] at once own nothing and share lanes through
 //! `locked`. Where `membarrier` is missing (not Linux, or older than 4.14)
 //! no lane is owned and every call takes `locked`; `make test` runs the
 //! Python suite a second time that way (`ARENAPOOL_NO_MEMBARRIER=1`).
@@ -102,8 +102,9 @@
 //!
 //! Lanes are made on first use by a thread of that slot, with a
 //! compare-and-swap (no lock that a fork could copy held), and freed with
-//! the pool. Slots are given out round-robin as threads first call in, so
-//! up to [`LANES`] threads each have a lane to themselves; more share.
+//! the pool. A thread takes the lowest free owner slot on its first call and
+//! gives it back when it ends (`OWNER_SLOTS`), so up to [`LANES`] threads
+//! alive at once each own a lane, however many came before; more share.
 //!
 //! # Limits
 //!
@@ -523,9 +524,15 @@ impl Lane {
 }
 
 thread_local! {
-    /// This thread's slot, given on its first call into any pool: its lane
-    /// is `slot % LANES`, and it owns that lane if `slot < LANES`.
+    /// This thread's slot, given on its first call into any pool (see
+    /// [`take_slot`]): below [`LANES`] it owns lane `slot` of every pool;
+    /// from [`LANES`] on it shares lane `slot % LANES`, owning none. No
+    /// destructor, so it stays readable while the thread's other locals are
+    /// destroyed (`SlotRelease` rewrites it then).
     static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+
+    /// Gives this thread's owner slot back when the thread ends.
+    static RELEASE: SlotRelease = const { SlotRelease };
 }
 
 /// Set for good when the first owned lane is made: only then does the fork
@@ -543,23 +550,102 @@ pub fn any_owned() -> bool {
 #[derive(Debug)]
 pub struct Forking;
 
-/// The next slot to give out.
-static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+/// The owner slots held by live threads: bit `i` is slot `i < LANES`.
+///
+/// A slot goes back when its thread ends (`SlotRelease`), so a process that
+/// makes and ends threads all its life — a server's workers, a thread pool
+/// replaced after a fork — keeps owned lanes for the threads it has now,
+/// where a counter that only grew left every thread after the sixteenth
+/// with the lock of a shared lane on each call (two `xchg`s a pair: 2
+/// threads on one pool ran 1.12× one thread, measured with `make
+/// bench-cython`, against 1.95× for libc in the same run).
+///
+/// Handing a slot over hands over its lanes: the thread that takes slot
+/// `i` owns lane `i` of every pool, entering with plain stores, where the
+/// last holder worked with plain stores too. Its `take_slot` reads the bit
+/// with acquire, which the ending thread cleared with release after its
+/// last call as owner: everything that thread did in its lanes happens
+/// before the new owner's first entry.
+static OWNER_SLOTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Spreads the threads that find no owner slot free over the lanes.
+static NEXT_SHARED: AtomicUsize = AtomicUsize::new(0);
+
+/// The mask of every owner slot.
+const ALL_SLOTS: usize = (1 << LANES) - 1;
 
 /// This thread's slot (see `SLOT`).
 #[inline]
 fn my_slot() -> usize {
-    SLOT.try_with(|slot| {
-        let mut mine = slot.get();
-        if mine == usize::MAX {
-            mine = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
-            slot.set(mine);
-        }
-        mine
+    SLOT.try_with(|slot| match slot.get() {
+        usize::MAX => take_slot(slot),
+        mine => mine,
     })
-    // A thread whose locals are being destroyed may use any lane, owning
-    // none.
+    // Unreachable with a destructor-free local, but harmless: any lane,
+    // owning none.
     .unwrap_or(LANES)
+}
+
+/// Gives the calling thread its slot on its first call: the lowest owner
+/// slot free, if it can arrange to give it back at its end, else a shared
+/// one.
+#[cold]
+fn take_slot(slot: &Cell<usize>) -> usize {
+    // Register the release first (fails only while the thread's locals are
+    // being destroyed: then take no owner slot, as none would go back).
+    if RELEASE.try_with(|_| ()).is_ok() {
+        let mut held = OWNER_SLOTS.load(Ordering::Acquire);
+        while held & ALL_SLOTS != ALL_SLOTS {
+            let free = (!held & ALL_SLOTS).trailing_zeros() as usize;
+            // Acquire: see "OWNER_SLOTS" (the last holder's work in its lanes
+            // happens before this thread's).
+            match OWNER_SLOTS.compare_exchange_weak(
+                held,
+                held | 1 << free,
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    slot.set(free);
+                    return free;
+                }
+                Err(now) => held = now,
+            }
+        }
+    }
+    let shared = LANES + NEXT_SHARED.fetch_add(1, Ordering::Relaxed) % LANES;
+    slot.set(shared);
+    shared
+}
+
+/// Gives a thread's owner slot back when the thread ends (the destructor of
+/// its `RELEASE` local). The thread keeps its lane, as a sharer: a call it
+/// makes after this (from another local's destructor) locks the lane like
+/// any other thread's.
+struct SlotRelease;
+
+impl Drop for SlotRelease {
+    fn drop(&mut self) {
+        let _ = SLOT.try_with(|slot| {
+            let mine = slot.get();
+            if mine < LANES {
+                slot.set(LANES + mine);
+                // Release, after this thread's last call as the owner: see
+                // "OWNER_SLOTS".
+                OWNER_SLOTS.fetch_and(!(1 << mine), Ordering::Release);
+            }
+        });
+    }
+}
+
+/// In a fork's child, whose only thread is the forking one: the owner slots
+/// of the threads that did not come along are free again (the fork gate saw
+/// each of their lanes left, so a child thread that takes one over starts
+/// after their last work).
+pub fn free_slots_in_child() {
+    let mine = SLOT.try_with(Cell::get).unwrap_or(usize::MAX);
+    let kept = if mine < LANES { 1 << mine } else { 0 };
+    OWNER_SLOTS.store(kept, Ordering::SeqCst);
 }
 
 /// Where the calling thread sits: its lane and whether it owns it.
@@ -567,7 +653,7 @@ fn my_slot() -> usize {
 pub struct Seat {
     /// The thread's lane.
     pub index: usize,
-    /// The thread owns that lane (the first thread of its slot).
+    /// The thread owns that lane (it holds the lane's owner slot).
     pub owner: bool,
 }
 
@@ -605,7 +691,7 @@ impl Seat {
 /// Whether a `caller` would own lane `index` (its owner's entry, if the
 /// lane is owned): the GIL's lane is owned by whoever holds the GIL (a
 /// caller that may not, if it surely does: `fork::surely_attached`); a
-/// thread lane by its slot's first thread.
+/// thread lane by the thread that holds its owner slot.
 pub fn owner_of(index: usize, caller: Caller) -> bool {
     if index == GIL_LANE {
         gil_lane_on() && (caller == Caller::HoldsGil || fork::surely_attached())

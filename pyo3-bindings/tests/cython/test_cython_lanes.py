@@ -8,6 +8,7 @@ reserved bytes, in total_reserved() and against its limit.
 """
 
 import gc
+import os
 import queue
 import threading
 
@@ -492,3 +493,105 @@ def test_large_python_level_blocks_work_without_the_gil_in_a_thread_lane(ext):
     pool.free(grown)
     pool.free(large)
     assert pool.size == 0
+
+
+# ---- owner slots go back when their threads end (lane.rs, OWNER_SLOTS)
+
+
+def _thread_lanes(pool):
+    return {i: owned for i, owned in _lanes(pool).items() if i != GIL_LANE}
+
+
+def test_threads_that_end_give_their_owned_lanes_to_the_next(ext):
+    """Fails when slots are only ever counted up: after 16 threads in the
+    process's life, every new thread shared a lane through its lock (two
+    xchg a pair) and owned none, however few were alive."""
+    shim, lanes = ext.capi_shim, ext.lanes_work
+    ownable = _ownable(shim)
+    seen = []
+    for _ in range(2 * LANES + 2):
+        pool = arenapool.Pool()
+        h = shim.handle(pool)
+        rcs = []
+        t = threading.Thread(target=lambda: rcs.append(lanes.free_nogil(h, lanes.alloc_nogil(h, 1, 16))))
+        t.start()
+        t.join(10)
+        made = _thread_lanes(pool)  # before `size`, which ends ownership
+        assert rcs == [0] and pool.size == 0
+        assert len(made) == 1, made
+        ((index, owned),) = made.items()
+        assert owned == ownable, (index, seen)
+        seen.append(index)
+    # One thread alive at a time: each took the same lowest free slot.
+    assert len(set(seen)) == 1, seen
+
+
+def test_threads_alive_together_own_distinct_lanes(ext):
+    """Two threads alive at once never hold one owner slot: each made and
+    owns a lane of its own, and each reads back what it wrote."""
+    shim, lanes = ext.capi_shim, ext.lanes_work
+    ownable = _ownable(shim)
+    pool = arenapool.Pool()
+    h = shim.handle(pool)
+    both = threading.Barrier(2)
+    made = [None, None]
+
+    def run(i):
+        p = lanes.alloc_nogil(h, 1, 32)
+        shim.fill(p, 32, 0x41 + i)
+        both.wait()  # neither ends before the other has its slot
+        made[i] = shim.read(p, 32)
+        both.wait()
+        assert lanes.free_nogil(h, p) == 0
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    lanes_made = _thread_lanes(pool)  # before `size`, which ends ownership
+    assert made == [b"\x41" * 32, b"\x42" * 32]
+    assert pool.size == 0
+    assert len(lanes_made) == 2 and set(lanes_made.values()) == {ownable}, lanes_made
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forks_child_frees_the_slots_of_the_threads_it_left_behind(ext):
+    """A thread alive at the fork does not exist in the child: its owner
+    slot is free there, and the child's first new thread takes the lowest
+    free slot, at most that thread's (it took the lowest free one)."""
+    shim, lanes = ext.capi_shim, ext.lanes_work
+    pool = arenapool.Pool()
+    h = shim.handle(pool)
+    holding, release, index = threading.Event(), threading.Event(), []
+
+    def worker():
+        lanes.free_nogil(h, lanes.alloc_nogil(h, 1, 16))
+        index.append(next(iter(_thread_lanes(pool))))
+        holding.set()
+        release.wait(10)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    assert holding.wait(10)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            child_pool = arenapool.Pool()
+            ch = shim.handle(child_pool)
+            got = []
+            c = threading.Thread(target=lambda: got.append(lanes.free_nogil(ch, lanes.alloc_nogil(ch, 1, 16))))
+            c.start()
+            c.join(10)
+            made = _thread_lanes(child_pool)
+            code = 10 + next(iter(made)) if got == [0] and len(made) == 1 else 2
+        finally:
+            os._exit(code)
+    release.set()
+    t.join(10)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    assert code >= 10, code
+    assert code - 10 <= index[0], (code - 10, index[0])
