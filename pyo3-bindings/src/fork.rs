@@ -101,6 +101,20 @@ use crate::membarrier;
 /// Forks between their `before` and `after` handlers (0 or 1, rarely more).
 static FORKING: AtomicUsize = AtomicUsize::new(0);
 
+/// The thread (`pthread_self`) whose `os.fork()` closed the gate and saw
+/// every lane free, until its fork returns in the parent; 0 otherwise. The
+/// child handler acts only on that thread: the child of a bare `fork()`
+/// from C made by another thread meanwhile (FORKING raised, but the lanes
+/// not waited for, or in use again) must touch nothing.
+static GATE_HOLDER: AtomicUsize = AtomicUsize::new(0);
+
+/// The calling thread's `pthread_self()`, as a number (the child of a fork
+/// sees the forking thread's).
+fn this_thread() -> usize {
+    // SAFETY: `pthread_self` has no preconditions.
+    unsafe { libc::pthread_self() as usize }
+}
+
 /// Whether a fork is under way (read after taking a lane's lock).
 #[inline(always)]
 pub fn forking() -> bool {
@@ -209,6 +223,7 @@ fn before_fork() {
         membarrier::heavy();
     }
     lane::wait_all_unlocked();
+    GATE_HOLDER.store(this_thread(), SeqCst);
 }
 
 /// `os.register_at_fork(after_in_parent=...)`: this fork no longer holds the
@@ -216,20 +231,23 @@ fn before_fork() {
 #[pyfunction]
 #[pyo3(name = "_after_fork_in_parent")]
 fn after_fork_in_parent() {
+    GATE_HOLDER.store(0, SeqCst);
     FORKING.fetch_sub(1, SeqCst);
 }
 
 /// `pthread_atfork`'s child handler: runs inside `fork()`, in the child,
 /// before any Python `after_in_child` hook (one registered before this
 /// module was imported may use a pool). After an `os.fork()` (the gate
-/// closed) the child's only thread is the forking one, in no engine call:
-/// the lanes are unlocked (one held was a thread backing off), the owner
-/// slots of the threads left behind are freed, and the gate opens. After a bare `fork()` from C (the gate open) a lane may be held
-/// mid-change, and nothing is touched.
+/// closed by this thread: `GATE_HOLDER`) the child's only thread is the
+/// forking one, in no engine call: the lanes are unlocked (one held was a
+/// thread backing off), the owner slots of the threads left behind are
+/// freed, and the gate opens. After a bare `fork()` from C (the gate open,
+/// or closed by another thread) a lane may be held mid-change, and nothing
+/// is touched.
 extern "C" fn after_fork_in_child() {
-    if FORKING.load(SeqCst) != 0 {
+    if FORKING.load(SeqCst) != 0 && GATE_HOLDER.load(SeqCst) == this_thread() {
         lane::unlock_all_in_child();
-        lane::free_slots_in_child();
+        GATE_HOLDER.store(0, SeqCst);
         FORKING.store(0, SeqCst);
     }
 }

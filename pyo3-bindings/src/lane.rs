@@ -56,8 +56,8 @@
 //! cross-thread free, `size`/`stats()` from another thread, `close()`):
 //! one system call (0.4–0.6 µs measured on the 2-CPU VM with a second
 //! thread running), once, rather than a locked instruction on every call.
-//! Threads beyond [`LANES`] at once own nothing and share lanes through
-//! `locked`. Where `membarrier` is missing (not Linux, or older than 4.14)
+//! Threads that find all [`LANES`] owner slots taken own nothing and share
+//! lanes through `locked`. Where `membarrier` is missing (not Linux, or older than 4.14)
 //! no lane is owned and every call takes `locked`; `make test` runs the
 //! Python suite a second time that way (`ARENAPOOL_NO_MEMBARRIER=1`).
 //!
@@ -103,8 +103,11 @@
 //! Lanes are made on first use by a thread of that slot, with a
 //! compare-and-swap (no lock that a fork could copy held), and freed with
 //! the pool. A thread takes the lowest free owner slot on its first call and
-//! gives it back when it ends (`OWNER_SLOTS`), so up to [`LANES`] threads
-//! alive at once each own a lane, however many came before; more share.
+//! gives it back when it ends (`OWNER_SLOTS`), so threads that come and go
+//! keep finding slots: at most [`LANES`] threads alive at once own a lane
+//! each. A thread that finds every slot taken shares a lane for its whole
+//! life, and a lane another thread has touched stays unowned (the
+//! disowning is for good), whoever holds its slot later.
 //!
 //! # Limits
 //!
@@ -591,8 +594,12 @@ fn my_slot() -> usize {
 /// one.
 #[cold]
 fn take_slot(slot: &Cell<usize>) -> usize {
-    // Register the release first (fails only while the thread's locals are
-    // being destroyed: then take no owner slot, as none would go back).
+    // Register the release first, and take no owner slot if that fails (it
+    // would not go back). Registering succeeds even on a thread whose locals
+    // are being destroyed; a thread whose first call comes from a C
+    // `pthread_key` destructor, after Rust's locals are gone, registers a
+    // release that never runs, and its slot stays taken: one fewer owned
+    // lane for the process, never two owners.
     if RELEASE.try_with(|_| ()).is_ok() {
         let mut held = OWNER_SLOTS.load(Ordering::Acquire);
         while held & ALL_SLOTS != ALL_SLOTS {
@@ -641,8 +648,8 @@ impl Drop for SlotRelease {
 /// In a fork's child, whose only thread is the forking one: the owner slots
 /// of the threads that did not come along are free again (the fork gate saw
 /// each of their lanes left, so a child thread that takes one over starts
-/// after their last work).
-pub fn free_slots_in_child() {
+/// after their last work). Called by [`unlock_all_in_child`] only.
+fn free_slots_in_child() {
     let mine = SLOT.try_with(Cell::get).unwrap_or(usize::MAX);
     let kept = if mine < LANES { 1 << mine } else { 0 };
     OWNER_SLOTS.store(kept, Ordering::SeqCst);
@@ -1099,8 +1106,9 @@ pub fn wait_all_unlocked() {
     }
 }
 
-/// For the fork's child handler: unlocks every lane and clears every
-/// owner's `busy`. A lane held at an `os.fork()` (the gate closed) was held
+/// For the fork's child handler: unlocks every lane, clears every owner's
+/// `busy`, and frees the owner slots of the threads left behind
+/// ([`free_slots_in_child`]). A lane held at an `os.fork()` (the gate closed) was held
 /// by a thread backing off from the fork (one that had touched nothing),
 /// which does not exist here. Runs on
 /// the child's only thread, inside `fork()`; gives up if the set map is
@@ -1118,4 +1126,7 @@ pub fn unlock_all_in_child() {
             lane.busy.store(false, Ordering::SeqCst);
         }
     }
+    // Under the set map, as the lanes above: a child that could not take it
+    // touches no lane and frees no slot.
+    free_slots_in_child();
 }
