@@ -34,3 +34,5 @@ impl Rng {
 
 mod free_list;
 pub use free_list::BareFreeList;
+
+pub mod pipeline;
