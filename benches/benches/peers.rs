@@ -53,6 +53,19 @@ fn w1<const SIZE: usize>(c: &mut Criterion) {
             }
         })
     });
+    // The same allocations with only the block's slice (two words) handed
+    // to `black_box`, not the three-word handle: what the handle's width
+    // costs a loop that stores every handle, against bumpalo's one-word
+    // reference.
+    group.bench_function("arenapool (slice only)", |b| {
+        b.iter(|| {
+            let pool = Pool::new();
+            for _ in 0..N {
+                let mut block = pool.alloc(1, SIZE);
+                black_box(&mut *block);
+            }
+        })
+    });
     group.bench_function("bumpalo", |b| {
         b.iter(|| {
             let bump = Bump::new();
