@@ -220,8 +220,15 @@ impl Backend for Pool {
 
     #[inline(always)]
     unsafe fn dealloc(&self, block: NonNull<u8>, layout: Layout) {
+        // The fast path in a closure of its own, small enough to be inlined
+        // into the caller: with `raw.dealloc` (fast and slow paths) in one
+        // closure, the compiler kept the closure out of line, and a free
+        // cost 63 instructions instead of 52 (`make bench-instructions`).
         // SAFETY: forwarded from the caller; this pool has one engine.
-        self.with_raw(|raw| unsafe { raw.dealloc(block, layout) })
+        if !self.with_raw(|raw| unsafe { raw.dealloc_fast(block, layout) }) {
+            // SAFETY: as above; `dealloc_fast` left the block live.
+            self.with_raw(|raw| unsafe { raw.dealloc(block, layout) })
+        }
     }
 
     unsafe fn dealloc_droppable(&self, value: NonNull<u8>, layout: Layout) {
