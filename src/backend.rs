@@ -129,6 +129,11 @@ fn alloc_bytes_fast<B: Backend>(
     elem_size: usize,
 ) -> Option<Handle<'_, [u8]>> {
     let size = number.checked_mul(elem_size)?;
+    // The engine's fast path takes small sizes only: tested first, it also
+    // lets the compiler drop `from_size_align`'s own overflow test.
+    if size.wrapping_sub(1) >= crate::raw::SMALL_MAX {
+        return None;
+    }
     let layout = Layout::from_size_align(size, 16).ok()?;
     let block = pool.alloc_fast(layout, true)?;
     // SAFETY: `size` zeroed bytes (initialised `u8`s) of this pool, new.

@@ -576,7 +576,7 @@ impl RawPool {
         let size = layout.size();
         match fast_class(layout) {
             Some(class) => {
-                let block = self.small_block(class)?;
+                let block = self.small_block(class, layout.align())?;
                 self.account_alloc(Kind::Small { class, rank: 0 }, size);
                 self.live_allocations = self.live_allocations.wrapping_add(1);
                 if ZERO {
@@ -620,7 +620,7 @@ impl RawPool {
         let block = match self.free.pop(class, 0) {
             Some(block) => block,
             // Paired blocks are carved two at a time, on the slow path.
-            None if class.is_paired() => return None,
+            None if class.is_paired_at(layout.align()) => return None,
             None => self.arena.try_take(class.size())?,
         };
         let size = layout.size();
@@ -633,12 +633,13 @@ impl RawPool {
         Some(block)
     }
 
-    /// A rank-0 block of `class`: a listed one, else one carved from the span.
+    /// A rank-0 block of `class` for a request aligned to `align`: a listed
+    /// one, else one carved from the span.
     #[inline(always)]
-    fn small_block(&mut self, class: Class) -> Result<NonNull<u8>, AllocError> {
+    fn small_block(&mut self, class: Class, align: usize) -> Result<NonNull<u8>, AllocError> {
         match self.free.pop(class, 0) {
             Some(block) => Ok(block),
-            None if class.is_paired() => self.small_alloc_slow(class, 0, GRANULE),
+            None if class.is_paired_at(align) => self.small_alloc_slow(class, 0, GRANULE),
             None => match self.arena.try_take(class.size()) {
                 Some(block) => Ok(block),
                 None => self.small_alloc_slow(class, 0, GRANULE),
@@ -651,7 +652,7 @@ impl RawPool {
     #[inline(always)]
     fn block_alloc_uninit(&mut self, layout: Layout) -> Result<NonNull<u8>, AllocError> {
         match fast_class(layout) {
-            Some(class) => self.small_block(class),
+            Some(class) => self.small_block(class, layout.align()),
             None => self.block_alloc_slow::<false>(layout),
         }
     }

@@ -18,7 +18,9 @@
 //! keeps the span's cursor 16-aligned, and such a block is only 8-aligned.
 //! Up to 512 bytes a class wastes at most 15 bytes (7 for an 8-aligned
 //! request up to 64); above, at most a fifth of the block. Requests above
-//! [`SMALL_MAX`] are large blocks and have no class.
+//! [`SMALL_MAX`] are large blocks and have no class. Up to 512 bytes a
+//! request's class is read from a table by 8-byte step (one per alignment
+//! kind); above, computed from the size's highest bit.
 
 /// The largest request (in bytes) served from the arena; larger ones are
 /// large blocks.
@@ -66,6 +68,42 @@ const CLASS_SIZE: [usize; NUM_CLASSES] = {
     table
 };
 
+/// Steps of 8 bytes up to [`LINEAR_MAX`]: the index of [`Class::of`]'s tables.
+const STEPS: usize = LINEAR_MAX / 8;
+
+/// The class of a request of `8 * step + 1 ..= 8 * step + 8` bytes, for
+/// alignments of at most 8 (`sixteen` false) or of 16: the smallest class
+/// that fits (in the 8-byte range, the next even one for 16-aligned
+/// requests: 16, 32, 48, 64).
+const fn class_by_step(sixteen: bool) -> [u8; STEPS] {
+    let mut table = [0; STEPS];
+    let mut step = 0;
+    while step < STEPS {
+        let size = step * 8 + 8;
+        let class = if size <= FINE_MAX {
+            if sixteen {
+                (size - 1) / GRANULE * 2 + 1
+            } else {
+                (size - 1) / 8
+            }
+        } else {
+            FINE_CLASSES + (size - FINE_MAX - 1) / GRANULE
+        };
+        // Evaluated at compile time, with `step < STEPS` and every class
+        // below `NUM_CLASSES` (48), which fits a byte.
+        #[allow(clippy::indexing_slicing, clippy::cast_possible_truncation)]
+        {
+            table[step] = class as u8;
+        }
+        step += 1;
+    }
+    table
+}
+
+/// [`class_by_step`] for alignments of at most 8, then for 16-aligned
+/// requests.
+const CLASS_BY_STEP: [[u8; STEPS]; 2] = [class_by_step(false), class_by_step(true)];
+
 /// A size class: an index below [`NUM_CLASSES`], which is what lets
 /// [`PerClass`] index without a reachable panic. Only [`Class::of`] and
 /// [`Class::floor`] make one.
@@ -92,15 +130,20 @@ impl Class {
         } else {
             size
         };
-        if size <= FINE_MAX {
-            if align <= 8 {
-                Class((size - 1) / 8)
-            } else {
-                // The even classes of the fine range: 16, 32, 48, 64.
-                Class((size - 1) / GRANULE * 2 + 1)
-            }
-        } else if size <= LINEAR_MAX {
-            Class(FINE_CLASSES + (size - FINE_MAX - 1) / GRANULE)
+        if size <= LINEAR_MAX {
+            // One table read by 8-byte step, not a test of which range the
+            // size is in: that branch goes either way at random when sizes
+            // are mixed. W4's documents (8-127 bytes) took 0.79-0.82x the
+            // time of the branches in alternating rounds of one binary
+            // holding both; W2's churn (16-256 bytes) 1.00-1.02x, within
+            // its rounds' noise. Picking both ranges' results with a select
+            // instead gave 0.85x and 1.03-1.05x. The alignment picks the
+            // table by index, not by a branch (a freed byte block's
+            // alignment is read from its handle). Both indices are in range
+            // (0 or 1; below 64 as `size` is at most 512), which the
+            // compiler sees: no check is emitted.
+            #[allow(clippy::indexing_slicing)]
+            Class(CLASS_BY_STEP[(align > 8) as usize][(size - 1) / 8] as usize)
         } else {
             let s = size - 1;
             let log = usize::BITS as usize - 1 - s.leading_zeros() as usize;
@@ -113,6 +156,16 @@ impl Class {
     #[inline(always)]
     pub fn is_paired(self) -> bool {
         self.size() % GRANULE != 0
+    }
+
+    /// [`is_paired`](Self::is_paired) for the class of a request aligned to
+    /// `align`: only requests aligned to at most 8 get a paired class, so
+    /// where `align` is known at compile time to be larger (every byte-API
+    /// request is 16-aligned) the test folds away — three instructions of
+    /// each such allocation that does not come from a free list.
+    #[inline(always)]
+    pub fn is_paired_at(self, align: usize) -> bool {
+        align <= 8 && self.is_paired()
     }
 
     /// The largest class whose size is at most `bytes` (`bytes >= GRANULE`):
