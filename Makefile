@@ -180,6 +180,7 @@ bench: venv
 	$(WARM) $(CARGO) bench -p arenapool-benches --bench peers
 	$(WARM) $(CARGO) bench -p arenapool-benches --bench sync
 	$(WARM) $(CARGO) bench -p arenapool-benches --bench cross_thread
+	$(WARM) $(CARGO) run --release -p arenapool-benches --bin w5_rounds
 	$(WARM) $(CARGO) run --release -p arenapool-benches --bin w6_rounds
 	$(PY) -m pip install --quiet matplotlib
 	$(PY) benches/summary.py target/criterion benches/ratios.png

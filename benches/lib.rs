@@ -36,3 +36,45 @@ mod free_list;
 pub use free_list::BareFreeList;
 
 pub mod pipeline;
+
+/// W5's work for one thread: `pairs` times, allocate a block of 16..=256
+/// bytes with `alloc(size)`, touch it, and give the block allocated 64
+/// steps earlier to `free` (`benches/sync.rs`, `w5_rounds.rs`).
+#[macro_export]
+macro_rules! churn {
+    ($alloc:expr, $free:expr, $pairs:expr) => {{
+        let mut ring = std::collections::VecDeque::with_capacity(65);
+        let mut size = 16usize;
+        for _ in 0..$pairs {
+            size = 16 + (size * 7 + 13) % 241;
+            #[allow(unused_mut)]
+            let mut h = $alloc(size);
+            h[0] = 1;
+            ring.push_back(h);
+            if ring.len() > 64 {
+                $free(ring.pop_front().unwrap());
+            }
+        }
+        for h in ring {
+            $free(h);
+        }
+    }};
+}
+
+/// Runs `work` on `threads` threads at once, `iters` times each; returns
+/// the wall time.
+pub fn on_threads(threads: usize, iters: u64, work: &(dyn Fn() + Sync)) -> std::time::Duration {
+    let barrier = std::sync::Barrier::new(threads);
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                barrier.wait();
+                for _ in 0..iters {
+                    work();
+                }
+            });
+        }
+    });
+    start.elapsed()
+}

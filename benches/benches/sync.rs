@@ -6,10 +6,10 @@
 
 use std::alloc::Layout;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use arenapool::raw::RawPool;
 use arenapool::{Pool, SyncPool};
+use arenapool_benches::{churn, on_threads};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use parking_lot::Mutex;
 
@@ -31,28 +31,6 @@ impl MutexPool {
         // SAFETY: forwarded from the caller.
         unsafe { self.0.lock().dealloc(block, layout) }
     }
-}
-
-/// One thread's work: `pairs` times, allocate a block of 16..=256 bytes,
-/// touch it, and free the block allocated 64 steps earlier.
-macro_rules! churn {
-    ($alloc:expr, $free:expr, $pairs:expr) => {{
-        let mut ring = std::collections::VecDeque::with_capacity(65);
-        let mut size = 16usize;
-        for _ in 0..$pairs {
-            size = 16 + (size * 7 + 13) % 241;
-            #[allow(unused_mut)]
-            let mut h = $alloc(size);
-            h[0] = 1;
-            ring.push_back(h);
-            if ring.len() > 64 {
-                $free(ring.pop_front().unwrap());
-            }
-        }
-        for h in ring {
-            $free(h);
-        }
-    }};
 }
 
 fn uncontended(c: &mut Criterion) {
@@ -103,24 +81,6 @@ fn uncontended(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-/// Runs `work` on `threads` threads at once, `iters` times each; returns
-/// the wall time.
-fn on_threads(threads: usize, iters: u64, work: &(dyn Fn() + Sync)) -> Duration {
-    let barrier = std::sync::Barrier::new(threads);
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                barrier.wait();
-                for _ in 0..iters {
-                    work();
-                }
-            });
-        }
-    });
-    start.elapsed()
 }
 
 fn scaling(c: &mut Criterion) {
