@@ -36,6 +36,7 @@ mod free_list;
 pub use free_list::BareFreeList;
 
 pub mod pipeline;
+pub mod rounds;
 
 /// W5's work for one thread: `pairs` times, allocate a block of 16..=256
 /// bytes with `alloc(size)`, touch it, and give the block allocated 64

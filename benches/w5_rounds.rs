@@ -10,46 +10,17 @@
 //! Prints the median ns per pair of each peer, and the median and range of
 //! the per-round ratios. `ROUNDS` (default 21) sets the rounds.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arenapool::{Pool, SyncPool};
+use arenapool_benches::rounds::{median, ns_per_pair, rounds, spread, RUNS};
 use arenapool_benches::{churn, on_threads};
 
 /// Alloc+free pairs per run (per thread), as in `benches/sync.rs`.
-const PAIRS: u64 = 100_000;
-/// Runs per peer per round; the round keeps their median.
-const RUNS: usize = 3;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
-/// The median of `RUNS` runs of `run`, in ns per pair of one thread.
-fn ns_per_pair(mut run: impl FnMut() -> Duration) -> f64 {
-    median(
-        (0..RUNS)
-            .map(|_| run().as_nanos() as f64 / PAIRS as f64)
-            .collect(),
-    )
-}
-
-/// The median and range of `xs`.
-fn spread(xs: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = xs.to_vec();
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    (
-        sorted[sorted.len() / 2],
-        sorted[0],
-        sorted[sorted.len() - 1],
-    )
-}
+const PAIRS: usize = 100_000;
 
 fn main() {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(21);
+    let rounds = rounds();
     let (pool, sync) = (Pool::new(), SyncPool::new());
     let timed = |work: &dyn Fn()| {
         let start = Instant::now();
@@ -66,14 +37,14 @@ fn main() {
     let (mut ours, mut plain, mut uncontended) = (Vec::new(), Vec::new(), Vec::new());
     let (mut one, mut two, mut scaling) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        let p = ns_per_pair(|| timed(&pool_run));
-        let s = ns_per_pair(|| timed(&sync_run));
+        let p = ns_per_pair(PAIRS, || timed(&pool_run));
+        let s = ns_per_pair(PAIRS, || timed(&sync_run));
         plain.push(p);
         ours.push(s);
         uncontended.push(s / p);
         // One thread, then two at once, each spawned as criterion's are.
-        let t1 = ns_per_pair(|| on_threads(1, 1, &sync_run));
-        let t2 = ns_per_pair(|| on_threads(2, 1, &sync_run));
+        let t1 = ns_per_pair(PAIRS, || on_threads(1, 1, &sync_run));
+        let t2 = ns_per_pair(PAIRS, || on_threads(2, 1, &sync_run));
         one.push(t1);
         two.push(t2);
         // Pairs per second of two threads over one thread's.

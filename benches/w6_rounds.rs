@@ -11,34 +11,14 @@
 //! most. `ROUNDS` (default 21) sets the rounds.
 
 use std::alloc::System;
-use std::time::Duration;
 
 use arenapool::SyncPool;
 use arenapool_benches::pipeline::{through, through_pool, LIVE_AT_MOST, PAIRS};
+use arenapool_benches::rounds::{median, ns_per_pair, rounds, spread, RUNS};
 use mimalloc::MiMalloc;
 
-/// Runs per peer per round; the round keeps their median.
-const RUNS: usize = 3;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
-/// ns per pair: the median of `RUNS` runs of `run`.
-fn ns_per_pair(mut run: impl FnMut() -> Duration) -> f64 {
-    median(
-        (0..RUNS)
-            .map(|_| run().as_nanos() as f64 / PAIRS as f64)
-            .collect(),
-    )
-}
-
 fn main() {
-    let rounds: usize = std::env::var("ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(21);
+    let rounds = rounds();
     let pool = SyncPool::new();
     // Warm: each peer once, so every round finds its memory faulted in.
     through_pool(&pool);
@@ -46,14 +26,13 @@ fn main() {
     through(&System);
     let (mut ours, mut mi, mut glibc) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
-        ours.push(ns_per_pair(|| through_pool(&pool)));
-        mi.push(ns_per_pair(|| through(&MiMalloc)));
-        glibc.push(ns_per_pair(|| through(&System)));
+        ours.push(ns_per_pair(PAIRS, || through_pool(&pool)));
+        mi.push(ns_per_pair(PAIRS, || through(&MiMalloc)));
+        glibc.push(ns_per_pair(PAIRS, || through(&System)));
     }
     let ratio = |peer: &[f64]| {
-        let mut r: Vec<f64> = ours.iter().zip(peer).map(|(a, p)| a / p).collect();
-        r.sort_by(|a, b| a.total_cmp(b));
-        (r[r.len() / 2], r[0], r[r.len() - 1])
+        let r: Vec<f64> = ours.iter().zip(peer).map(|(a, p)| a / p).collect();
+        spread(&r)
     };
     let (m, m_lo, m_hi) = ratio(&mi);
     let (g, g_lo, g_hi) = ratio(&glibc);
