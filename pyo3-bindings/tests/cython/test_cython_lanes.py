@@ -502,6 +502,19 @@ def _thread_lanes(pool):
     return {i: owned for i, owned in _lanes(pool).items() if i != GIL_LANE}
 
 
+def _pair_on_a_new_thread(shim, lanes):
+    """A new pool, and one alloc + free of 16 B on a thread started and
+    joined here: the free's return codes, and the pool's thread lanes read
+    before `size` (which ends ownership)."""
+    pool = arenapool.Pool()
+    h = shim.handle(pool)
+    rcs = []
+    t = threading.Thread(target=lambda: rcs.append(lanes.free_nogil(h, lanes.alloc_nogil(h, 1, 16))))
+    t.start()
+    t.join(10)
+    return pool, rcs, _thread_lanes(pool)
+
+
 def test_threads_that_end_give_their_owned_lanes_to_the_next(ext):
     """Fails when slots are only ever counted up: after 16 threads in the
     process's life, every new thread shared a lane through its lock (two
@@ -510,13 +523,7 @@ def test_threads_that_end_give_their_owned_lanes_to_the_next(ext):
     ownable = _ownable(shim)
     seen = []
     for _ in range(2 * LANES + 2):
-        pool = arenapool.Pool()
-        h = shim.handle(pool)
-        rcs = []
-        t = threading.Thread(target=lambda: rcs.append(lanes.free_nogil(h, lanes.alloc_nogil(h, 1, 16))))
-        t.start()
-        t.join(10)
-        made = _thread_lanes(pool)  # before `size`, which ends ownership
+        pool, rcs, made = _pair_on_a_new_thread(shim, lanes)
         assert rcs == [0] and pool.size == 0
         assert len(made) == 1, made
         ((index, owned),) = made.items()
@@ -579,13 +586,7 @@ def test_a_forks_child_frees_the_slots_of_the_threads_it_left_behind(ext):
     if pid == 0:
         code = 1
         try:
-            child_pool = arenapool.Pool()
-            ch = shim.handle(child_pool)
-            got = []
-            c = threading.Thread(target=lambda: got.append(lanes.free_nogil(ch, lanes.alloc_nogil(ch, 1, 16))))
-            c.start()
-            c.join(10)
-            made = _thread_lanes(child_pool)
+            _, got, made = _pair_on_a_new_thread(shim, lanes)
             code = 10 + next(iter(made)) if got == [0] and len(made) == 1 else 2
         finally:
             os._exit(code)
