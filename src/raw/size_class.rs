@@ -135,7 +135,7 @@ impl Class {
             // size is in: that branch goes either way at random when sizes
             // are mixed. W4's documents (8-127 bytes) took 0.79-0.82x the
             // time of the branches in alternating rounds of one binary
-            // holding both; W2's churn (16-256 bytes) 1.00-1.02x, within
+            // holding both; W2's churn (16-256 bytes) 1.01-1.02x, within
             // its rounds' noise. Picking both ranges' results with a select
             // instead gave 0.85x and 1.03-1.05x. The alignment picks the
             // table by index, not by a branch (a freed byte block's
