@@ -62,13 +62,6 @@ pub struct Arena {
     cursor: *mut u8,
     /// One past the last byte of the current span; always 16-aligned.
     end: *mut u8,
-    /// Bytes of earlier spans, all of which count as carved: their blocks
-    /// and their tails went to the pool (live, or filed for reuse). Less a
-    /// reused free block's bytes while it is the span (see
-    /// [`reuse`](Self::reuse)); wrapping, because in an engine that shares
-    /// memory that block may have been carved by another engine, and the
-    /// counts are exact summed over the group, as for any block that moves.
-    retired: usize,
     /// Chunks held by `bump`, and spans lent by a parent engine.
     chunks: usize,
     /// Spans a parent engine lent this one (a zone's: see
@@ -87,20 +80,10 @@ impl Arena {
             start: ptr::null_mut(),
             cursor: ptr::null_mut(),
             end: ptr::null_mut(),
-            retired: 0,
             chunks: 0,
             lent: Vec::new(),
             lent_bytes: 0,
         }
-    }
-
-    /// Bytes handed to the pool so far: every earlier span whole, and the
-    /// carved part of the current one. Each such byte is in a live block, in
-    /// a free list, or lost (see `FreeLists::lost_bytes`).
-    #[inline]
-    pub fn carved_bytes(&self) -> usize {
-        self.retired
-            .wrapping_add(self.cursor as usize - self.start as usize)
     }
 
     /// An arena whose first chunk has room for at least `capacity` bytes;
@@ -244,9 +227,6 @@ impl Arena {
             self.new_chunk(need, max_growth)?
         };
         let tail = (self.cursor, self.remaining());
-        self.retired = self
-            .retired
-            .wrapping_add(self.end as usize - self.start as usize);
         self.start = low.as_ptr();
         self.cursor = low.as_ptr();
         // SAFETY: `low .. low + len` is memory `bump` just handed out.
@@ -338,9 +318,6 @@ impl Arena {
     /// arena's to carve until [`take_lent`](Self::take_lent) gives it back.
     pub unsafe fn adopt(&mut self, span: NonNull<u8>, len: usize) -> Option<(NonNull<u8>, usize)> {
         let tail = (self.cursor, self.remaining());
-        self.retired = self
-            .retired
-            .wrapping_add(self.end as usize - self.start as usize);
         self.start = span.as_ptr();
         self.cursor = span.as_ptr();
         // SAFETY: `span .. span + len` is one block (caller).
@@ -357,11 +334,6 @@ impl Arena {
     /// of its free lists) the current span, and returns the unused tail of
     /// the old span, as [`refill`](Self::refill) does.
     ///
-    /// The block's bytes were counted as carved when it was first carved;
-    /// they are taken out of that count here and come back into it as the
-    /// new span is carved, so [`carved_bytes`](Self::carved_bytes) stays
-    /// exact.
-    ///
     /// # Safety
     ///
     /// `block` is 16-aligned, `len` a multiple of 16, the memory was carved
@@ -370,12 +342,6 @@ impl Arena {
     /// it.
     pub unsafe fn reuse(&mut self, block: NonNull<u8>, len: usize) -> Option<(NonNull<u8>, usize)> {
         let tail = (self.cursor, self.remaining());
-        // The whole old span is carved from now on; the block, counted
-        // there or in an earlier span, is not until carved again.
-        self.retired = self
-            .retired
-            .wrapping_add(self.end as usize - self.start as usize)
-            .wrapping_sub(len);
         self.start = block.as_ptr();
         self.cursor = block.as_ptr();
         // SAFETY: `block .. block + len` is one block of this arena (caller).
@@ -402,7 +368,6 @@ impl Arena {
     pub fn reset(&mut self) {
         self.bump.reset();
         self.chunks = self.chunks.min(1) + self.lent.len();
-        self.retired = 0;
         self.start = ptr::null_mut();
         self.cursor = ptr::null_mut();
         self.end = ptr::null_mut();

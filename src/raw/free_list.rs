@@ -71,8 +71,6 @@ pub struct FreeLists {
     over_aligned: Option<Box<[Heads; RANKS - 1]>>,
     /// Sum of the class sizes of all blocks in the lists.
     bytes: usize,
-    /// Bytes of filed regions beyond the class they were filed under.
-    lost: usize,
 }
 
 impl FreeLists {
@@ -82,7 +80,6 @@ impl FreeLists {
             heads: PerClass::splat(ptr::null_mut()),
             over_aligned: None,
             bytes: 0,
-            lost: 0,
         }
     }
 
@@ -101,13 +98,6 @@ impl FreeLists {
             let lists = self.over_aligned.as_mut()?;
             Some(&mut lists.get_mut(rank - 1)?[class])
         }
-    }
-
-    /// Bytes of regions filed by [`push_region`](Self::push_region) that no
-    /// class could use: unusable until the pool resets.
-    #[inline]
-    pub fn lost_bytes(&self) -> usize {
-        self.lost
     }
 
     /// Takes the most recently freed block of `class` and `rank`, if any.
@@ -199,7 +189,6 @@ impl FreeLists {
     pub unsafe fn push_region(&mut self, region: NonNull<u8>, len: usize) {
         debug_assert!(len >= GRANULE && len % GRANULE == 0);
         let class = Class::floor(len);
-        self.lost = self.lost.wrapping_add(len.wrapping_sub(class.size()));
         // SAFETY: the class is at most `len` bytes long, so the caller's
         // guarantee for `len` bytes covers it.
         unsafe { self.push(region, class, 0) }
@@ -255,6 +244,5 @@ impl FreeLists {
             **lists = [PerClass::splat(ptr::null_mut()); RANKS - 1];
         }
         self.bytes = 0;
-        self.lost = 0;
     }
 }

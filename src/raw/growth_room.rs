@@ -17,8 +17,8 @@
 //! Newer blocks are carved after the room, and the block grows into it. The
 //! engine keeps one room: the next growing block that moves, a reset, or
 //! the block leaving for a large block gives it back to the free lists.
-//! While set aside, its bytes count as waste (reserved, not live), so the
-//! accounting stays exact.
+//! While set aside, its bytes are reserved and not live; the engine counts
+//! live bytes by request, so the room needs no accounting of its own.
 
 use core::ptr::{self, NonNull};
 
@@ -54,7 +54,7 @@ impl GrowthRoom {
 
     /// Whether a block that ends at `block_end` can grow to end at
     /// `new_end` inside the room; if so, the room shrinks to what is past
-    /// `new_end` and the bytes it gave (a multiple of 16) are returned.
+    /// `new_end` (by a multiple of 16) and `true` is returned.
     ///
     /// Any block that ends where the room starts lies in the same chunk as
     /// the room (blocks never straddle chunks, and the room was carved right
@@ -62,15 +62,15 @@ impl GrowthRoom {
     /// that class may have taken), so the grown block is contiguous memory
     /// of that chunk.
     #[inline]
-    pub fn grow(&mut self, block_end: usize, new_end: usize) -> Option<usize> {
+    pub fn grow(&mut self, block_end: usize, new_end: usize) -> bool {
         if self.start.is_null() || block_end != self.start as usize || new_end > self.end as usize {
-            return None;
+            return false;
         }
         let given = new_end - block_end;
         // SAFETY: `new_end` is inside the room, so the new start is too (or
         // its end).
         self.start = unsafe { self.start.add(given) };
-        Some(given)
+        true
     }
 
     /// Whether the room starts where a block ending at `block_end` ends.

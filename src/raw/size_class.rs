@@ -105,10 +105,24 @@ const fn class_by_step(sixteen: bool) -> [u8; STEPS] {
 const CLASS_BY_STEP: [[u8; STEPS]; 2] = [class_by_step(false), class_by_step(true)];
 
 /// A size class: an index below [`NUM_CLASSES`], which is what lets
-/// [`PerClass`] index without a reachable panic. Only [`Class::of`] and
-/// [`Class::floor`] make one.
+/// [`PerClass`] index without a bounds check. Only this file makes one:
+/// [`Class::of`] (below `NUM_CLASSES` for every input: checked for every
+/// size at compile time by [`CLASSES_IN_RANGE`], and other sizes are clamped
+/// into range first), [`Class::floor`] and [`Class::all`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Class(usize);
+
+/// Compile-time proof of `Class`'s invariant for `Class::of`: every size it
+/// serves, at either alignment kind, gets a class below `NUM_CLASSES`. The
+/// unchecked indexing of [`PerClass`] rests on it.
+const CLASSES_IN_RANGE: () = {
+    let mut size = 1;
+    while size <= SMALL_MAX {
+        assert!(Class::of(size, 8).0 < NUM_CLASSES);
+        assert!(Class::of(size, 16).0 < NUM_CLASSES);
+        size += 1;
+    }
+};
 
 impl Class {
     /// The class that holds a request of `size` bytes (`1 ..= SMALL_MAX`)
@@ -225,20 +239,23 @@ impl<T> core::ops::Index<Class> for PerClass<T> {
 
     #[inline(always)]
     fn index(&self, class: Class) -> &T {
-        // A `Class` is below `NUM_CLASSES`, the array's length (see `Class`),
-        // so this cannot fire; the compiler keeps the check, which costs a
-        // compare that never branches.
-        #[allow(clippy::indexing_slicing)]
-        &self.0[class.0]
+        // Evaluated here so that the proof is compiled into every build
+        // that indexes.
+        #[allow(clippy::let_unit_value)]
+        let () = CLASSES_IN_RANGE;
+        // SAFETY: a `Class` is below `NUM_CLASSES`, the array's length (see
+        // `Class`: `CLASSES_IN_RANGE` checks `Class::of` for every size).
+        // A checked index cost a compare and a branch on every allocation
+        // and free.
+        unsafe { self.0.get_unchecked(class.0) }
     }
 }
 
 impl<T> core::ops::IndexMut<Class> for PerClass<T> {
     #[inline(always)]
     fn index_mut(&mut self, class: Class) -> &mut T {
-        // As in `index`.
-        #[allow(clippy::indexing_slicing)]
-        &mut self.0[class.0]
+        // SAFETY: as in `index`.
+        unsafe { self.0.get_unchecked_mut(class.0) }
     }
 }
 
