@@ -491,8 +491,7 @@ impl RawPool {
     fn note_peak(&mut self) {
         let live = self.live_bytes();
         // A branch, not a select: a new peak is rare once a pool is warm,
-        // and an unconditional store would make every free wait on this sum
-        // of counters.
+        // and an unconditional store would write the peak on every free.
         if live > self.peak_live_bytes {
             self.peak_live_bytes = live;
         }
